@@ -1,0 +1,108 @@
+"""Episodes → training samples: frames of all cameras tiled along time, the action chunk, proprio.
+
+A sample starts at frame ``t``: per camera, frame ``t`` (the condition, also denoised,
+as in SVD) then frames ``t + stride * j`` for ``j = 1..future_frames`` (clamped to the
+last frame). Frames are resized to the model's image size once, at load time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from video_policy_ros.data.episode import Episode, EpisodeError
+from video_policy_ros.model.config import VideoPolicyConfig
+from video_policy_ros.model.normalization import ActionNormalizer
+
+
+def resize_frames(images: np.ndarray | torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``(..., H0, W0, 3)`` uint8 → ``(..., 3, H, W)`` uint8 at ``size`` (area-averaged when shrinking)."""
+    x = torch.as_tensor(np.asarray(images))
+    lead = x.shape[:-3]
+    x = x.reshape(-1, *x.shape[-3:]).permute(0, 3, 1, 2).float()
+    if tuple(x.shape[-2:]) != tuple(size):
+        x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8).reshape(*lead, 3, *size)
+
+
+def to_model_range(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[0, 255]`` → float ``[-1, 1]``."""
+    return frames.float() / 127.5 - 1.0
+
+
+def colour_jitter(frames: torch.Tensor, num_cameras: int, cfg_train, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random brightness, contrast and saturation, identical across the frames of one camera.
+
+    ``frames`` ``(B, F, 3, H, W)`` in [-1, 1] with cameras tiled along F → same shape.
+    Factors are drawn per (sample, camera), so the condition frame and the future frames
+    of a camera stay consistent while cameras differ.
+    """
+    b, f = frames.shape[:2]
+    x = frames.reshape(b, num_cameras, f // num_cameras, *frames.shape[2:])
+
+    def factor(strength: float) -> torch.Tensor:
+        u = torch.rand(b, num_cameras, 1, 1, 1, 1, generator=generator).to(frames.device)
+        return 1.0 + strength * (2 * u - 1)
+
+    x = (x + 1) / 2 * factor(cfg_train.jitter_brightness)  # in [0, 1] so that brightness scales
+    mean = x.mean(dim=(2, 3, 4, 5), keepdim=True)
+    x = (x - mean) * factor(cfg_train.jitter_contrast) + mean
+    grey = x.mean(dim=3, keepdim=True)
+    x = (x - grey) * factor(cfg_train.jitter_saturation) + grey
+    return (x.clamp(0, 1) * 2 - 1).reshape(frames.shape)
+
+
+class EpisodeDataset(Dataset):
+    """Samples of ``{frames (F, 3, H, W) uint8, actions (K, 7), has_actions, proprio (7,), instruction}``.
+
+    ``normalizer`` may be None (video-only training, or until it is fitted on
+    :meth:`trajectories`); samples without actions carry zeros and ``has_actions = False``.
+    """
+
+    def __init__(self, files: list[Path], cfg: VideoPolicyConfig, normalizer: ActionNormalizer | None,
+                 require_actions: bool = False) -> None:
+        self.cfg, self.normalizer = cfg, normalizer
+        self.episodes: list[dict] = []
+        for path in files:
+            ep = Episode.load(path)
+            missing = [c for c in cfg.cameras if c not in ep.frames]
+            if missing:
+                raise EpisodeError(f"{path}: cameras {missing} missing (episode has {list(ep.frames)}, "
+                                   f"config wants {list(cfg.cameras)})")
+            if require_actions and not ep.has_actions:
+                continue
+            if len(ep) < 2:
+                continue
+            frames = torch.stack([resize_frames(ep.frames[c], cfg.image_size) for c in cfg.cameras])  # (cams, T, 3, H, W)
+            self.episodes.append({"frames": frames, "poses": ep.tcp_poses, "gripper": ep.gripper,
+                                  "instruction": ep.instruction})
+        if not self.episodes:
+            raise EpisodeError(f"no usable episodes among {len(files)} files"
+                               + (" (this mode needs episodes with actions)" if require_actions else ""))
+        self.index = [(i, t) for i, e in enumerate(self.episodes) for t in range(e["frames"].shape[1] - 1)]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict:
+        e_idx, t = self.index[i]
+        ep, cfg = self.episodes[e_idx], self.cfg
+        length = ep["frames"].shape[1]
+        times = np.minimum(t + cfg.frame_stride * np.arange(cfg.frames_per_camera), length - 1)
+        frames = ep["frames"][:, times].flatten(0, 1)  # (cams * Tc, 3, H, W), camera by camera
+        has_actions = ep["poses"] is not None and self.normalizer is not None
+        actions = np.zeros((cfg.action.horizon, 7), np.float32)
+        proprio = np.zeros(7, np.float32)
+        if has_actions:
+            actions = self.normalizer.encode_chunk(ep["poses"], ep["gripper"], t, cfg.action.horizon)
+            proprio = self.normalizer.encode_proprio(ep["poses"][t], ep["gripper"][t])[0]
+        return {"frames": frames, "actions": torch.from_numpy(actions), "has_actions": has_actions,
+                "proprio": torch.from_numpy(proprio), "instruction": ep["instruction"],
+                "episode": e_idx, "t": t}
+
+    def trajectories(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(e["poses"], e["gripper"]) for e in self.episodes if e["poses"] is not None]

@@ -1,0 +1,108 @@
+"""Actions and proprioception ↔ the model's normalised space, with saveable min-max stats.
+
+An action step is ``[pos - ref_pos (3), rotvec(q * ref_q^-1) (3), gripper (1)]``:
+``delta`` uses the TCP pose at the observation as the reference (the paper);
+``absolute`` uses position 0 and the data set's mean orientation ``ref_quat`` (an
+absolute axis-angle would flip sign near the FR3's usual gripper-down orientation,
+an angle of pi). Each of the 7 values is min-max normalised to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from video_policy_ros.model import pose
+
+_MIN_RANGE = 1e-4  # a value that never changes (e.g. a gripper never used) still maps to a finite range
+
+
+@dataclass
+class ActionNormalizer:
+    representation: str  # "delta" | "absolute"
+    action_min: np.ndarray  # (7,)
+    action_max: np.ndarray  # (7,)
+    proprio_min: np.ndarray  # (7,)
+    proprio_max: np.ndarray  # (7,)
+    ref_quat: np.ndarray  # (4,) xyzw
+
+    # -- fitting ------------------------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, representation: str, trajectories: list[tuple[np.ndarray, np.ndarray]], horizon: int) -> "ActionNormalizer":
+        """Stats over every chunk of every ``(tcp_poses (T, 7), gripper (T,))`` trajectory."""
+        if not trajectories:
+            raise ValueError("no episode with actions: action statistics need at least one")
+        ref_quat = pose.mean_quat(np.concatenate([p[:, 3:] for p, _ in trajectories]))
+        stub = cls(representation, np.full(7, -1.0), np.ones(7), np.full(7, -1.0), np.ones(7), ref_quat)
+        actions = np.concatenate([stub.raw_chunk(p, g, t, horizon) for p, g in trajectories for t in range(len(p))])
+        proprio = np.concatenate([stub.raw_proprio(p, g) for p, g in trajectories])
+        return cls(representation, *_bounds(actions), *_bounds(proprio), ref_quat)
+
+    # -- raw (physical) values ------------------------------------------------------------------
+
+    def reference(self, current_pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.representation == "delta":
+            return current_pose[:3], current_pose[3:]
+        return np.zeros(3), self.ref_quat
+
+    def raw_chunk(self, poses: np.ndarray, gripper: np.ndarray, t: int, horizon: int) -> np.ndarray:
+        """The chunk starting at frame ``t``: step k is the pose at frame ``t + k + 1`` (the last
+        frame repeats past the end) → ``(K, 7)`` un-normalised actions."""
+        idx = np.minimum(np.arange(t + 1, t + 1 + horizon), len(poses) - 1)
+        return pose.poses_to_actions(poses[idx], gripper[idx], *self.reference(poses[t]))
+
+    def raw_proprio(self, poses: np.ndarray, gripper: np.ndarray) -> np.ndarray:
+        """``(T, 7)`` poses, ``(T,)`` gripper → ``(T, 7)`` [pos, rotvec relative to ref_quat, gripper]."""
+        return pose.poses_to_actions(poses, gripper, np.zeros(3), self.ref_quat)
+
+    # -- normalised ---------------------------------------------------------------------------
+
+    def encode_chunk(self, poses: np.ndarray, gripper: np.ndarray, t: int, horizon: int) -> np.ndarray:
+        return _to_unit(self.raw_chunk(poses, gripper, t, horizon), self.action_min, self.action_max)
+
+    def decode_chunk(self, actions: np.ndarray, current_pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised ``(K, 7)`` → absolute poses ``(K, 7)`` in fr3_link0 and gripper ``(K,)``."""
+        raw = _from_unit(np.clip(actions, -1.0, 1.0), self.action_min, self.action_max)
+        return pose.actions_to_poses(raw, *self.reference(np.asarray(current_pose, dtype=np.float64)))
+
+    def encode_proprio(self, poses: np.ndarray, gripper: np.ndarray) -> np.ndarray:
+        return _to_unit(self.raw_proprio(np.atleast_2d(poses), np.atleast_1d(gripper)), self.proprio_min, self.proprio_max)
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ActionNormalizer":
+        arrays = {k: np.asarray(d[k], dtype=np.float64) for k in
+                  ("action_min", "action_max", "proprio_min", "proprio_max", "ref_quat")}
+        shapes = {k: v.shape for k, v in arrays.items()}
+        if any(s != ((4,) if k == "ref_quat" else (7,)) for k, s in shapes.items()):
+            raise ValueError(f"normalisation stats have wrong shapes: {shapes}")
+        return cls(representation=d["representation"], **arrays)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ActionNormalizer":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = values.min(axis=0), values.max(axis=0)
+    mid, half = (lo + hi) / 2, np.maximum((hi - lo) / 2, _MIN_RANGE / 2)
+    return mid - half, mid + half
+
+
+def _to_unit(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return (2.0 * (x - lo) / (hi - lo) - 1.0).astype(np.float32)
+
+
+def _from_unit(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return (np.asarray(x, dtype=np.float64) + 1.0) / 2.0 * (hi - lo) + lo

@@ -1,0 +1,249 @@
+"""``video-policy train``: stage 1 (video), stage 2 (head, frozen U-Net) or joint training.
+
+    video-policy train --data data/demos --out runs/tiny-video --mode video --steps 2000
+    video-policy train --data data/demos --out runs/tiny-head --mode head --init runs/tiny-video
+    video-policy train --data data/demos --out runs/tiny --mode joint --resume   # continue in --out
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from video_policy_ros.data.episode import Episode, fingerprint, list_episodes
+from video_policy_ros.model import checkpoint as ckpt
+from video_policy_ros.model.config import VideoPolicyConfig
+from video_policy_ros.model.dataset import EpisodeDataset, colour_jitter
+from video_policy_ros.model.evaluate import batch_inputs, evaluate
+from video_policy_ros.model.normalization import ActionNormalizer
+from video_policy_ros.model.pretrained import load_pretrained
+from video_policy_ros.model.video_policy import MODES, VideoPolicyModel
+
+
+@dataclass
+class TrainOptions:
+    data: Path
+    out: Path
+    mode: str = "joint"
+    steps: int = 1000
+    batch_size: int = 8
+    config: VideoPolicyConfig | None = None  # None: the tiny preset on the data's cameras
+    init: Path | None = None  # start from this checkpoint's weights (stage 2 from stage 1)
+    resume: bool = False  # continue the run in ``out``
+    svd_folder: Path | None = None
+    clip_folder: Path | None = None
+    eval_every: int = 200
+    save_every: int = 500
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def trainable_parameters(model: VideoPolicyModel, mode: str) -> list[torch.nn.Parameter]:
+    """Stage 1 trains the video model, stage 2 only the head, joint both; the VAE never trains."""
+    video_part = list(model.unet.parameters())
+    text = model.text_encoder
+    video_part += list(text.parameters()) if model.cfg.text.trainable else list(text.proj.parameters())
+    head = list(model.head.parameters())
+    return {"video": video_part, "head": head, "joint": video_part + head}[mode]
+
+
+def _split(files: list[Path], val_count: int) -> tuple[list[Path], list[Path]]:
+    """Hold out the last ``val_count`` episodes with actions (if at least one remains for training)."""
+    with_actions = [f for f in files if Episode.load(f).has_actions]
+    if len(with_actions) <= val_count:
+        return files, with_actions
+    val = with_actions[-val_count:]
+    return [f for f in files if f not in val], val
+
+
+def _autocast(device: torch.device):
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def _build(opts: TrainOptions, files: list[Path]) -> tuple[VideoPolicyModel, ActionNormalizer | None, int]:
+    """Model (fresh, --init or --resume), normaliser and the step to start from."""
+    if opts.resume:
+        loaded = ckpt.load_checkpoint(opts.out)
+        return loaded.model.train(), loaded.normalizer, loaded.meta.step
+    if opts.init is not None:
+        loaded = ckpt.load_checkpoint(opts.init)
+        if opts.config is not None and opts.config.model_dump(exclude={"train"}) != loaded.config.model_dump(exclude={"train"}):
+            raise ValueError(f"--config differs from the config of --init {opts.init} beyond its 'train' section")
+        model = loaded.model if opts.config is None else _with_config(loaded.model, opts.config)
+        return model.train(), None, 0
+    cfg = opts.config or VideoPolicyConfig.tiny(cameras=Episode.load(files[0]).camera_names)
+    return load_pretrained(cfg, opts.svd_folder, opts.clip_folder).train(), None, 0
+
+
+def _with_config(model: VideoPolicyModel, cfg: VideoPolicyConfig) -> VideoPolicyModel:
+    fresh = VideoPolicyModel(cfg)
+    fresh.load_state_dict(model.state_dict())
+    return fresh
+
+
+def train(opts: TrainOptions) -> Path:
+    """Run training; returns the checkpoint folder (``opts.out``)."""
+    if opts.mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    torch.manual_seed(opts.seed)
+    random.seed(opts.seed)
+    np.random.seed(opts.seed)
+    device = pick_device(opts.device)
+    files = list_episodes(opts.data)
+    model, normalizer, start = _build(opts, files)
+    cfg = model.cfg
+    train_files, val_files = _split(files, cfg.train.val_episodes)
+    train_set = EpisodeDataset(train_files, cfg, None, require_actions=opts.mode == "head")
+    if normalizer is None and train_set.trajectories():
+        normalizer = ActionNormalizer.fit(cfg.action.representation, train_set.trajectories(), cfg.action.horizon)
+    if opts.mode != "video" and normalizer is None:
+        raise ValueError(f"mode '{opts.mode}' needs episodes with actions in {opts.data}")
+    train_set.normalizer = normalizer
+    val_set = EpisodeDataset(val_files, cfg, normalizer) if val_files else None
+    model.to(device)
+    params = trainable_parameters(model, opts.mode)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    t = cfg.train
+    lr = t.head_lr if opts.mode == "head" else t.lr
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=t.weight_decay)
+    ema = None if t.ema_decay is None else {n: p.detach().clone() for n, p in model.state_dict().items()}
+    if opts.resume:
+        opt_state, start, raw = ckpt.load_training_state(opts.out)
+        optimizer.load_state_dict(opt_state)
+        if raw is not None:  # model.safetensors held the EMA weights; continue from the raw ones
+            ckpt.load_weights(model, raw)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (start + s + 1) / max(1, t.warmup_steps)))
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
+    data_fp = fingerprint(files)
+    dt = 1.0 / Episode.load(files[0]).fps
+    gen = torch.Generator().manual_seed(opts.seed + start)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=opts.batch_size, shuffle=True, drop_last=False,
+                                         generator=gen)
+    batches = itertools.chain.from_iterable(itertools.repeat(loader))
+
+    def save(step: int) -> None:
+        meta = ckpt.CheckpointMeta(dt=dt, data_fingerprint=data_fp, step=step, mode=opts.mode, cameras=cfg.cameras,
+                                   image_size=cfg.image_size, action_representation=cfg.action.representation,
+                                   action_horizon=cfg.action.horizon)
+        ckpt.save_checkpoint(opts.out, model, meta, normalizer, weights=ema)
+        ckpt.save_training_state(opts.out, optimizer, step, model.state_dict() if ema is not None else None)
+
+    def run_eval(step: int) -> None:
+        if val_set is None:
+            return
+        with _ema_weights(model, ema):
+            path = opts.out / "eval" / f"step_{step:06d}.mp4"
+            metrics = evaluate(model, val_set, t.eval_samples, opts.mode != "video", path, opts.seed)
+        tqdm.write(f"eval step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + f" | video {path}")
+
+    bar = tqdm(range(start, opts.steps), initial=start, total=opts.steps, disable=not opts.progress, desc=opts.mode)
+    logs: dict[str, float] = {}
+    for step in bar:
+        batch = next(batches)
+        video, _ = batch_inputs(model, batch, device)
+        video = colour_jitter(video, len(cfg.cameras), t, gen)
+        with torch.no_grad():
+            latents = model.encode_video(video)
+            cond = model.encode_condition(video[:, :: cfg.frames_per_camera])
+        with _autocast(device):
+            with torch.set_grad_enabled(opts.mode != "head"):  # the text encoder is part of the video model
+                text = model.encode_text(list(batch["instruction"]))
+            proprio = batch["proprio"].to(device) if cfg.proprio else None
+            loss, logs = model.training_loss(latents, cond, text, batch["actions"].to(device),
+                                             batch["has_actions"].to(device), proprio, opts.mode)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        if ema is not None:
+            _ema_update(ema, model, t.ema_decay)
+        bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
+        done = step + 1
+        if opts.eval_every and done % opts.eval_every == 0:
+            run_eval(done)
+        if done % opts.save_every == 0 or done == opts.steps:
+            save(done)
+    if start >= opts.steps:
+        save(start)
+    tqdm.write(f"checkpoint: {opts.out}")
+    return opts.out
+
+
+@torch.no_grad()
+def _ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:
+    for name, value in model.state_dict().items():
+        if value.dtype.is_floating_point:
+            ema[name].lerp_(value, 1.0 - decay)
+        else:
+            ema[name].copy_(value)
+
+
+@contextlib.contextmanager
+def _ema_weights(model: torch.nn.Module, ema: dict[str, torch.Tensor] | None):
+    """Evaluate with the EMA weights, then restore the raw ones."""
+    if ema is None:
+        yield
+        return
+    raw = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(ema)
+    try:
+        yield
+    finally:
+        model.load_state_dict(raw)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="folder of Episode .npz files")
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    parser.add_argument("--mode", choices=MODES, default="joint",
+                        help="video: stage 1 (action-free episodes welcome); head: stage 2, frozen U-Net; joint: both")
+    parser.add_argument("--config", type=Path, help="YAML VideoPolicyConfig ('preset: tiny|paper' + overrides); "
+                                                    "default: the tiny preset on the data's cameras")
+    parser.add_argument("--steps", type=int, default=1000, help="total optimiser steps (including resumed ones)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--init", type=Path, help="start from this checkpoint's weights (stage 2 from stage 1)")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    parser.add_argument("--svd-folder", type=Path, help="local diffusers SVD(-XT) folder (unet/, vae/) to initialise from")
+    parser.add_argument("--clip-folder", type=Path, help="local CLIP text model folder (paper config)")
+    parser.add_argument("--eval-every", type=int, default=200, help="steps between evaluations (0: never)")
+    parser.add_argument("--save-every", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.resume and args.init:
+        raise SystemExit("--resume and --init are exclusive")
+    config = VideoPolicyConfig.from_yaml(args.config) if args.config else None
+    train(TrainOptions(data=args.data, out=args.out, mode=args.mode, steps=args.steps, batch_size=args.batch_size,
+                       config=config, init=args.init, resume=args.resume, svd_folder=args.svd_folder,
+                       clip_folder=args.clip_folder, eval_every=args.eval_every, save_every=args.save_every,
+                       seed=args.seed, device=args.device))
+    return 0

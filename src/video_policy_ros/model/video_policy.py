@@ -1,0 +1,211 @@
+"""The Video Policy network: SVD U-Net (video denoiser) + feature hooks + action head.
+
+Frames of all cameras are tiled along time, camera by camera: with ``Tc`` frames per
+camera the video is ``[cam0 f0..f{Tc-1}, cam1 f0.., ...]``, ``F = cams * Tc``. Each
+camera's current frame (its encoded latent) is concatenated to the channels of all of
+that camera's frames; the instruction enters through cross-attention.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from diffusers import UNetSpatioTemporalConditionModel
+from torch import nn
+
+from video_policy_ros.model import edm
+from video_policy_ros.model.action_head import ActionHead
+from video_policy_ros.model.config import VideoPolicyConfig
+from video_policy_ros.model.text_encoder import build_text_encoder
+from video_policy_ros.model.vae import build_vae
+
+MODES = ("video", "head", "joint")
+
+
+def build_unet(cfg: VideoPolicyConfig) -> UNetSpatioTemporalConditionModel:
+    u, n = cfg.unet, len(cfg.unet.block_out_channels)
+    c = cfg.vae.latent_channels
+    return UNetSpatioTemporalConditionModel(
+        sample_size=cfg.latent_size[0],
+        in_channels=2 * c,  # noisy video + concat condition
+        out_channels=c,
+        down_block_types=("CrossAttnDownBlockSpatioTemporal",) * (n - 1) + ("DownBlockSpatioTemporal",),
+        up_block_types=("UpBlockSpatioTemporal",) + ("CrossAttnUpBlockSpatioTemporal",) * (n - 1),
+        block_out_channels=u.block_out_channels,
+        addition_time_embed_dim=u.addition_time_embed_dim,
+        projection_class_embeddings_input_dim=3 * u.addition_time_embed_dim,
+        layers_per_block=u.layers_per_block,
+        cross_attention_dim=u.cross_attention_dim,
+        transformer_layers_per_block=u.transformer_layers_per_block,
+        num_attention_heads=u.num_attention_heads,
+        num_frames=cfg.num_frames,
+    )
+
+
+def feature_channels(cfg: VideoPolicyConfig) -> list[int]:
+    """Channels of each hooked block's output (``mid_block``, ``up_blocks.i`` or ``down_blocks.i``)."""
+    boc = cfg.unet.block_out_channels
+    out = []
+    for name in cfg.head.feature_blocks:
+        kind, _, idx = name.partition(".")
+        if name == "mid_block":
+            out.append(boc[-1])
+        elif kind in ("up_blocks", "down_blocks") and idx.isdigit() and int(idx) < len(boc):
+            out.append((boc[::-1] if kind == "up_blocks" else boc)[int(idx)])
+        else:
+            raise ValueError(f"head.feature_blocks: unknown U-Net block {name!r} (use mid_block, "
+                             f"up_blocks.0..{len(boc) - 1} or down_blocks.0..{len(boc) - 1})")
+    return out
+
+
+class VideoPolicyModel(nn.Module):
+    def __init__(self, cfg: VideoPolicyConfig, clip_folder: str | Path | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.vae = build_vae(cfg.vae)
+        self.text_encoder = build_text_encoder(cfg.text, cfg.unet.cross_attention_dim, clip_folder)
+        self.unet = build_unet(cfg)
+        self.head = ActionHead(cfg, feature_channels(cfg))
+        self.register_buffer("added_time_ids", torch.tensor([cfg.unet.added_time_ids]), persistent=False)
+        self._features: list[torch.Tensor] = []
+        modules = dict(self.unet.named_modules())
+        for name in cfg.head.feature_blocks:
+            modules[name].register_forward_hook(self._keep_feature)
+
+    def _keep_feature(self, module, args, output) -> None:
+        # down blocks return (hidden_states, residuals); the others return hidden_states.
+        self._features.append(output[0] if isinstance(output, tuple) else output)
+
+    # -- encoders ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def encode_video(self, video: torch.Tensor) -> torch.Tensor:
+        """``(B, F, 3, H, W)`` in [-1, 1] → latents ``(B, F, C, h, w)``."""
+        return self.vae.encode(video.flatten(0, 1)).unflatten(0, video.shape[:2])
+
+    @torch.no_grad()
+    def encode_condition(self, current: torch.Tensor) -> torch.Tensor:
+        """Current frame per camera ``(B, cams, 3, H, W)`` → concat condition ``(B, F, C, h, w)``."""
+        z = self.vae.encode_condition(current.flatten(0, 1)).unflatten(0, current.shape[:2])
+        return z.repeat_interleave(self.cfg.frames_per_camera, dim=1)
+
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        """``B`` instructions → ``(B, L, cross_attention_dim)``."""
+        return self.text_encoder(texts)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """``(B, F, C, h, w)`` → frames ``(B, F, 3, H, W)`` in [-1, 1]."""
+        return self.vae.decode(latents, self.cfg.frames_per_camera)
+
+    # -- denoiser -----------------------------------------------------------------------------
+
+    def denoise(
+        self,
+        x_video: torch.Tensor,
+        x_action: torch.Tensor | None,
+        sigma: torch.Tensor,
+        cond: torch.Tensor,
+        text: torch.Tensor,
+        proprio: torch.Tensor | None = None,
+        drop: torch.Tensor | None = None,
+        run_head: bool = True,
+        unet_grad: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """EDM denoiser ``D(x; sigma)`` for the video and the action chunk.
+
+        ``x_video`` ``(B, F, C, h, w)``, ``x_action`` ``(B, K, 7)`` or None, ``sigma`` ``(B,)``,
+        ``cond`` ``(B, F, C, h, w)``, ``text`` ``(B, L, D)``, ``proprio`` ``(B, 7)`` or None,
+        ``drop`` ``(B,)`` bool: drop every condition (classifier-free guidance's unconditional).
+        Returns ``(D_video (B, F, C, h, w), D_action (B, K, 7) or None)``.
+        """
+        if drop is not None:
+            keep = (~drop).to(x_video.dtype)
+            cond = cond * keep[:, None, None, None, None]
+            text = text * keep[:, None, None]
+            proprio = None if proprio is None else proprio * keep[:, None]
+        c_skip, c_out, c_in, c_noise = (s.to(x_video.dtype) for s in edm.scalings(sigma, self.cfg.edm.sigma_data))
+        unet_in = torch.cat([x_video * c_in[:, None, None, None, None], cond], dim=2)
+        self._features = []
+        with torch.set_grad_enabled(unet_grad and torch.is_grad_enabled()):
+            out = self.unet(unet_in, c_noise, text, self.added_time_ids.expand(len(sigma), -1).to(x_video.dtype),
+                            return_dict=False)[0]
+        d_video = c_skip[:, None, None, None, None] * x_video + c_out[:, None, None, None, None] * out
+        features, self._features = self._features, []
+        if x_action is None or not run_head:
+            return d_video, None
+        a_skip, a_out, a_in, _ = (s.to(x_action.dtype) for s in edm.scalings(sigma, self.cfg.edm.action_sigma_data))
+        head_out = self.head(x_action * a_in[:, None, None], c_noise, features, proprio)
+        return d_video, a_skip[:, None, None] * x_action + a_out[:, None, None] * head_out
+
+    def training_loss(
+        self,
+        video: torch.Tensor,
+        cond: torch.Tensor,
+        text: torch.Tensor,
+        actions: torch.Tensor | None,
+        action_mask: torch.Tensor | None,
+        proprio: torch.Tensor | None,
+        mode: str,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """EDM loss of one batch. ``video`` are clean latents ``(B, F, C, h, w)``; ``actions``
+        normalised ``(B, K, 7)`` with ``action_mask`` ``(B,)`` marking samples that have them.
+
+        ``video``: video loss only; ``head``: U-Net frozen (no graph through it), action loss
+        only; ``joint``: both. Conditions are dropped per sample with ``edm.cond_dropout``.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        e = self.cfg.edm
+        b, device = video.shape[0], video.device
+        sigma = edm.sample_sigma(b, e.p_mean, e.p_std, device, generator)
+        drop = torch.rand(b, device=device, generator=generator) < e.cond_dropout
+        x_video = video + sigma[:, None, None, None, None] * torch.randn(video.shape, device=device, generator=generator)
+        x_action = None
+        if mode != "video":
+            x_action = actions + sigma[:, None, None] * torch.randn(actions.shape, device=device, generator=generator)
+        d_video, d_action = self.denoise(x_video, x_action, sigma, cond, text, proprio, drop,
+                                         run_head=mode != "video", unet_grad=mode != "head")
+        video_err = video.new_zeros(b, 0)
+        if mode != "head":
+            video_err = edm.loss_weight(sigma, e.sigma_data)[:, None] * (d_video.float() - video).pow(2).mean(dim=(2, 3, 4))
+        action_err = None
+        if d_action is not None:
+            w = edm.loss_weight(sigma, e.action_sigma_data)[:, None]
+            action_err = w * (d_action.float() - actions).pow(2).mean(dim=2)
+        return edm.edm_loss(video_err, action_err, action_mask)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        cond: torch.Tensor,
+        text: torch.Tensor,
+        proprio: torch.Tensor | None = None,
+        num_steps: int | None = None,
+        guidance: float | None = None,
+        with_actions: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Joint Euler sampling. ``cond`` ``(B, F, C, h, w)``, ``text`` ``(B, L, D)`` →
+        video latents ``(B, F, C, h, w)`` and normalised actions ``(B, K, 7)`` (or None)."""
+        e = self.cfg.edm
+        num_steps = e.num_steps if num_steps is None else num_steps
+        guidance = e.guidance if guidance is None else guidance
+        b = cond.shape[0]
+        if guidance != 1.0:  # batched guidance: [conditional; unconditional]
+            drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(cond.device)
+            cond, text = torch.cat([cond, cond]), torch.cat([text, text])
+            proprio = None if proprio is None else torch.cat([proprio, proprio])
+        else:
+            drop = None
+
+        def denoise(x_v, x_a, sigma):
+            return self.denoise(x_v, x_a, sigma, cond, text, proprio, drop)
+
+        sigmas = edm.karras_sigmas(num_steps, e.sigma_min, e.sigma_max, e.rho).to(cond.device)
+        c = self.cfg.vae.latent_channels
+        video_shape = (b, self.cfg.num_frames, c, *self.cfg.latent_size)
+        action_shape = (b, self.cfg.action.horizon, 7) if with_actions else None
+        return edm.euler_sample(denoise, video_shape, action_shape, sigmas, guidance, generator, cond.device)
