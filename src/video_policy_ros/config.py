@@ -1,0 +1,209 @@
+"""Typed configuration: one pydantic model per node, mirrored 1:1 by a YAML file in config/.
+
+Defaults run the simulated world. Every model forbids unknown keys, and
+:func:`load_yaml` turns any validation problem into a one-line :class:`ConfigError`
+that names the file and the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from video_policy_ros.errors import StackError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PACKAGE = "video_policy_ros"
+REPO_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class ConfigError(StackError, ValueError):
+    """A configuration file or parameter is wrong; the message says which and how to fix it."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- sim world
+
+
+class SimCameraConfig(_Strict):
+    name: str
+    width: int = Field(320, ge=16, le=1920)
+    height: int = Field(240, ge=16, le=1080)
+    fps: PositiveFloat = 15.0
+    fovy_deg: float = Field(55.0, gt=5, lt=170)
+    mount: Literal["world", "hand"] = "world"
+    position: tuple[float, float, float] = (1.25, 0.0, 0.65)
+    look_at: tuple[float, float, float] = (0.45, 0.0, 0.05)
+
+
+class TaskConfig(_Strict):
+    colors: tuple[str, ...] = ("red", "green", "blue")
+    target: str | None = Field(None, description="cube colour to touch; None picks one per episode from the seed")
+    success_distance: PositiveFloat = 0.03
+    timeout_s: PositiveFloat = 60.0
+
+    @model_validator(mode="after")
+    def _target_is_a_cube(self) -> "TaskConfig":
+        if self.target is not None and self.target not in self.colors:
+            raise ValueError(f"task.target '{self.target}' is not one of colors {list(self.colors)}")
+        return self
+
+
+class SimWorldConfig(_Strict):
+    seed: int = 0
+    robot_ip: str = "127.0.0.1"
+    cameras: tuple[SimCameraConfig, ...] = (
+        SimCameraConfig(name="front"),
+        SimCameraConfig(name="wrist", mount="hand", fovy_deg=75.0, position=(0.06, 0.0, 0.02)),
+    )
+    shadows: bool = False
+    task: TaskConfig = TaskConfig()
+    record_camera: str | None = "front"
+    output_dir: Path = Path("outputs")
+    exit_on_done: bool = False
+    publish_task: bool = True
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_names(cls, cameras: tuple[SimCameraConfig, ...]) -> tuple[SimCameraConfig, ...]:
+        names = [c.name for c in cameras]
+        if len(set(names)) != len(names):
+            raise ValueError(f"camera names must be unique, got {names}")
+        return cameras
+
+
+# --------------------------------------------------------------------------- controller
+
+
+class WorkspaceConfig(_Strict):
+    """Axis-aligned box in fr3_link0 that the TCP target is clamped into."""
+
+    min: tuple[float, float, float] = (0.25, -0.45, 0.02)
+    max: tuple[float, float, float] = (0.80, 0.45, 0.70)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "WorkspaceConfig":
+        if any(lo >= hi for lo, hi in zip(self.min, self.max)):
+            raise ValueError(f"workspace.min {self.min} must be below workspace.max {self.max} on every axis")
+        return self
+
+
+class ControllerConfig(_Strict):
+    robot_ip: str = "127.0.0.1"
+    loop_rate_hz: float = Field(200.0, ge=100.0, le=1000.0, description="state publishing + command rate")
+    max_linear_speed: float = Field(0.25, gt=0, le=3.0, description="m/s, TCP")
+    max_angular_speed: float = Field(0.6, gt=0, le=2.5, description="rad/s, TCP")
+    position_gain: float = Field(4.0, gt=0, le=20.0, description="1/s, feedback on TCP pose error")
+    command_timeout_s: float = Field(0.1, gt=0, le=1.0, description="no fresh command for this long → smooth halt")
+    relative_dynamics_factor: float = Field(0.3, gt=0, le=1.0)
+    workspace: WorkspaceConfig = WorkspaceConfig()
+    connect_timeout_s: PositiveFloat = 5.0
+    gripper_speed: float = Field(0.1, gt=0, le=0.2, description="m/s finger opening speed")
+
+
+# --------------------------------------------------------------------------- inference
+
+
+class InferenceConfig(_Strict):
+    policy: Literal["scripted_expert", "video_policy"] = "scripted_expert"
+    model: Path | None = Field(None, description="checkpoint folder for policy=video_policy")
+    cameras: tuple[str, ...] = ("front", "wrist")
+    rate_hz: float = Field(2.0, gt=0, le=50.0, description="how often a new chunk is requested")
+    max_observation_age_s: PositiveFloat = 0.5
+    default_instruction: str = ""
+    sim_world_config: Path | None = Field(
+        None, description="scripted expert only: the sim world's YAML (None: the installed sim_world.yaml)"
+    )
+    sim_seed: int | None = Field(None, description="scripted expert only: overrides the seed in sim_world_config")
+
+    def load_sim_world(self) -> SimWorldConfig:
+        """The sim world's config as the scripted expert must see it (privileged, sim only)."""
+        path = self.sim_world_config or default_config_path("sim_world")
+        return load_yaml(SimWorldConfig, path, {"seed": self.sim_seed})
+
+    @model_validator(mode="after")
+    def _model_for_video_policy(self) -> "InferenceConfig":
+        if self.policy == "video_policy":
+            if self.model is None:
+                raise ValueError("policy 'video_policy' needs model: <checkpoint folder>")
+            if not self.model.exists():
+                raise ValueError(f"model checkpoint folder not found: {self.model}")
+        return self
+
+
+# --------------------------------------------------------------------------- camera driver
+
+
+class CameraDriverConfig(_Strict):
+    name: str = "front"
+    backend: Literal["opencv"] = "opencv"
+    device: int | str = 0
+    width: int = Field(640, ge=16)
+    height: int = Field(480, ge=16)
+    fps: PositiveFloat = 30.0
+    calibration_file: Path | None = None
+    reconnect_period_s: PositiveFloat = 1.0
+
+
+NODE_CONFIGS: dict[str, type[_Strict]] = {
+    "sim_world": SimWorldConfig,
+    "controller": ControllerConfig,
+    "inference": InferenceConfig,
+    "camera": CameraDriverConfig,
+}
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def describe_validation_error(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "<root>"
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}' (check the spelling; see config/ for the valid keys)"
+    return f"{source}: invalid value for '{key}': {first['msg']} (got {first.get('input')!r})"
+
+
+def build_config(model: type[ModelT], values: dict[str, Any], source: str) -> ModelT:
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source)) from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of keys to values")
+    return data
+
+
+def load_yaml(model: type[ModelT], path: str | Path | None, overrides: dict[str, Any] | None = None) -> ModelT:
+    """Validate ``path`` (or the defaults when None) with ``overrides`` applied on top."""
+    values = read_yaml(path) if path is not None else {}
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return build_config(model, values, str(path) if path is not None else model.__name__)
+
+
+def default_config_path(node: str) -> Path:
+    """The node's YAML: installed share/ when present, else the source tree's config/."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        candidate = Path(get_package_share_directory(PACKAGE)) / "config" / f"{node}.yaml"
+        if candidate.is_file():
+            return candidate
+    except Exception:  # ament index absent or package not installed: use the source tree
+        pass
+    return REPO_CONFIG_DIR / f"{node}.yaml"

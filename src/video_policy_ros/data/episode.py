@@ -1,0 +1,116 @@
+"""One demonstration (or action-free video) as arrays, saved as a compressed ``.npz``.
+
+This is the training-side format: bags are converted into it and the sim world's
+demonstration generator writes it directly. Episodes without actions (``tcp_poses``
+is None) are action-free videos, usable for video-only training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_VERSION = 1
+
+
+class EpisodeError(ValueError):
+    """An episode file is missing, truncated or inconsistent."""
+
+
+@dataclass
+class Episode:
+    """``frames[cam]`` is ``(T, H, W, 3)`` uint8; ``tcp_poses`` ``(T, 7)``; ``gripper`` ``(T,)``."""
+
+    instruction: str
+    fps: float
+    frames: dict[str, np.ndarray]
+    tcp_poses: np.ndarray | None = None
+    gripper: np.ndarray | None = None
+    success: bool | None = None
+
+    def __post_init__(self) -> None:
+        if not self.frames:
+            raise EpisodeError("an episode needs at least one camera")
+        lengths = {cam: f.shape[0] for cam, f in self.frames.items()}
+        if len(set(lengths.values())) != 1:
+            raise EpisodeError(f"cameras have different frame counts: {lengths}")
+        for cam, f in self.frames.items():
+            if f.ndim != 4 or f.shape[3] != 3 or f.dtype != np.uint8:
+                raise EpisodeError(f"frames['{cam}'] must be (T, H, W, 3) uint8, got {f.shape} {f.dtype}")
+        if (self.tcp_poses is None) != (self.gripper is None):
+            raise EpisodeError("tcp_poses and gripper must be given together (or both omitted)")
+        if self.tcp_poses is not None:
+            if self.tcp_poses.shape != (len(self), 7) or self.gripper.shape != (len(self),):
+                raise EpisodeError(
+                    f"tcp_poses {self.tcp_poses.shape} / gripper {self.gripper.shape} "
+                    f"do not match {len(self)} frames"
+                )
+
+    def __len__(self) -> int:
+        return next(iter(self.frames.values())).shape[0]
+
+    @property
+    def has_actions(self) -> bool:
+        return self.tcp_poses is not None
+
+    @property
+    def camera_names(self) -> tuple[str, ...]:
+        return tuple(self.frames)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "instruction": self.instruction,
+            "fps": self.fps,
+            "cameras": list(self.frames),
+            "success": self.success,
+        }
+        arrays = {f"frames_{cam}": f for cam, f in self.frames.items()}
+        if self.has_actions:
+            arrays["tcp_poses"] = self.tcp_poses.astype(np.float64)
+            arrays["gripper"] = self.gripper.astype(np.float64)
+        np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Episode":
+        path = Path(path)
+        if not path.is_file():
+            raise EpisodeError(f"episode file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                frames = {cam: z[f"frames_{cam}"] for cam in meta["cameras"]}
+                tcp = z["tcp_poses"] if "tcp_poses" in z.files else None
+                grip = z["gripper"] if "gripper" in z.files else None
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
+            raise EpisodeError(f"cannot read episode {path}: {exc} (re-create or delete the file)") from exc
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise EpisodeError(f"{path}: format_version {meta.get('format_version')} != {FORMAT_VERSION}")
+        return cls(meta["instruction"], float(meta["fps"]), frames, tcp, grip, meta.get("success"))
+
+
+def list_episodes(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise EpisodeError(f"dataset folder not found: {folder}")
+    files = sorted(folder.glob("*.npz"))
+    if not files:
+        raise EpisodeError(f"no episode files (*.npz) in {folder}")
+    return files
+
+
+def fingerprint(files: list[Path]) -> str:
+    """Content hash of a set of episode files (names and bytes), for checkpoints."""
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]

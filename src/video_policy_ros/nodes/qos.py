@@ -1,0 +1,6 @@
+"""QoS profiles shared by the nodes (high-rate sensor topics use rclpy's sensor-data profile)."""
+
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile
+
+# /task is latched: a node that starts later still receives the current instruction.
+TASK_QOS = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)

@@ -1,0 +1,103 @@
+"""sim_world node: the simulated FR3 (served over the libfranka protocol) and its cameras.
+
+Publishes /cameras/<name>/image_raw + camera_info and, as the episode's operator,
+the /task instruction. Reports the task result when the episode ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering; must precede the mujoco import
+
+from video_policy_ros.nodes.base import StackNode  # noqa: E402
+from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+
+from video_policy_ros.config import SimWorldConfig  # noqa: E402
+from video_policy_ros.data.video import VideoRecorder  # noqa: E402
+from video_policy_ros.nodes import conversions as conv  # noqa: E402
+from video_policy_ros.nodes.params import load_node_config, run_node  # noqa: E402
+from video_policy_ros.nodes.qos import TASK_QOS  # noqa: E402
+from video_policy_ros.sim.scene import camera_intrinsics  # noqa: E402
+from video_policy_ros.sim.world import SimWorld  # noqa: E402
+from video_policy_ros.types import CameraFrame  # noqa: E402
+
+
+class SimWorldNode(StackNode):
+    def __init__(self, config: SimWorldConfig | None = None, **node_kwargs):
+        super().__init__("sim_world", **node_kwargs)
+        self.config = config or load_node_config(self, "sim_world", SimWorldConfig, ("seed", "robot_ip", "exit_on_done"))
+        self._image_pubs = {
+            c.name: self.create_publisher(Image, f"/cameras/{c.name}/image_raw", qos_profile_sensor_data)
+            for c in self.config.cameras
+        }
+        self._info_pubs = {
+            c.name: self.create_publisher(CameraInfo, f"/cameras/{c.name}/camera_info", qos_profile_sensor_data)
+            for c in self.config.cameras
+        }
+        self._cameras = {c.name: c for c in self.config.cameras}
+        self._frame_counts = {c.name: 0 for c in self.config.cameras}
+        self._task_pub = self.create_publisher(String, "/task", TASK_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.world = SimWorld(self.config, on_frame=self._publish_frame)
+        record = self.config.record_camera
+        self.video_path = self.config.output_dir / f"sim_{record}_seed{self.config.seed}_{time.strftime('%Y%m%d-%H%M%S')}.mp4"
+        self._recorder = (
+            VideoRecorder(self.video_path, self._cameras[record].fps) if record in self._cameras else None
+        )
+        self.world.start()
+        if self.config.publish_task:
+            self._task_pub.publish(String(data=self.world.layout.instruction))
+        self.get_logger().info(f"serving a simulated FR3 on {self.config.robot_ip}; task: {self.world.layout.instruction}")
+        self._last_diag = time.monotonic()
+        self._timer = self.create_timer(0.2, self._tick)
+        self.finished = False
+        self.exit_code: int | None = None
+
+    def _publish_frame(self, frame: CameraFrame) -> None:
+        cam = self._cameras[frame.camera]
+        self._image_pubs[frame.camera].publish(conv.image_to_msg(frame))
+        self._info_pubs[frame.camera].publish(
+            conv.camera_info_msg(frame.camera, frame.stamp, cam.width, cam.height, camera_intrinsics(cam))
+        )
+        self._frame_counts[frame.camera] += 1
+        if self._recorder is not None and frame.camera == self.config.record_camera:
+            self._recorder.add(frame.image)
+
+    def _tick(self) -> None:
+        self.world.check()
+        now = time.monotonic()
+        if now - self._last_diag >= 1.0:
+            rates = {f"{cam}_fps": f"{n / (now - self._last_diag):.1f}" for cam, n in self._frame_counts.items()}
+            self._frame_counts = dict.fromkeys(self._frame_counts, 0)
+            self._last_diag = now
+            status = conv.diagnostic_status("sim_world", "sim", "ok", self.world.layout.instruction, rates)
+            self._diag_pub.publish(DiagnosticArray(header=conv.header(time.time(), ""), status=[status]))
+        if self.world.done.is_set() and not self.finished:
+            self.finished = True
+            self.report()
+            if self.config.exit_on_done:
+                self.exit_code = 0 if self.world.result.success else 1
+
+    def report(self) -> None:
+        """Print the task result and finish the video."""
+        result = self.world.result
+        print(result.summary(), flush=True)
+        if self._recorder is not None:
+            path = self._recorder.close()
+            self._recorder = None
+            print(f"video of the {self.config.record_camera} camera: {path.resolve()}", flush=True)
+
+    def close(self) -> None:
+        self.world.close()
+        if self._recorder is not None:
+            self._recorder.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(SimWorldNode, args)

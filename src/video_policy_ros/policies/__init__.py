@@ -1,0 +1,21 @@
+"""Policy registry: config name → factory. Heavy policies import only when chosen."""
+
+from __future__ import annotations
+
+from video_policy_ros.config import InferenceConfig
+from video_policy_ros.policies.base import Policy
+
+
+def build_policy(config: InferenceConfig) -> Policy:
+    if config.policy == "scripted_expert":
+        from video_policy_ros.policies.scripted import ScriptedExpertPolicy
+
+        return ScriptedExpertPolicy(config.load_sim_world(), config.cameras)
+    if config.policy == "video_policy":
+        from video_policy_ros.policies.video_policy import VideoPolicyAdapter
+
+        return VideoPolicyAdapter.from_checkpoint(config.model)
+    raise ValueError(f"unknown policy '{config.policy}'")  # unreachable: the config validates names
+
+
+__all__ = ["Policy", "build_policy"]
