@@ -51,10 +51,12 @@ def load_pretrained(cfg: VideoPolicyConfig, svd_folder: str | Path | None = None
         from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
 
         svd = Path(svd_folder)
-        unet = UNetSpatioTemporalConditionModel.from_pretrained(_folder(svd / "unet", "the SVD U-Net"), local_files_only=True)
+        unet = UNetSpatioTemporalConditionModel.from_pretrained(
+            _folder(svd / "unet", "the SVD U-Net"), local_files_only=True, low_cpu_mem_usage=False)
         _copy(model.unet, unet, "unet", svd / "unet")
         if cfg.vae.kind == "svd":
-            vae = AutoencoderKLTemporalDecoder.from_pretrained(_folder(svd / "vae", "the SVD VAE"), local_files_only=True)
+            vae = AutoencoderKLTemporalDecoder.from_pretrained(
+                _folder(svd / "vae", "the SVD VAE"), local_files_only=True, low_cpu_mem_usage=False)
             _copy(model.vae.vae, vae, "vae", svd / "vae")
     if clip is not None:
         from video_policy_ros.model.text_encoder import _import_transformers

@@ -64,7 +64,7 @@ def trainable_parameters(model: VideoPolicyModel, mode: str) -> list[torch.nn.Pa
 
 def _split(files: list[Path], val_count: int) -> tuple[list[Path], list[Path]]:
     """Hold out the last ``val_count`` episodes with actions (if at least one remains for training)."""
-    with_actions = [f for f in files if Episode.load(f).has_actions]
+    with_actions = [f for f in files if Episode.load(f).has_actions] if val_count > 0 else []
     if len(with_actions) <= val_count:
         return files, with_actions
     val = with_actions[-val_count:]

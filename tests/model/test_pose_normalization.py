@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from video_policy_ros.model import pose
+from video_policy_ros.model.normalization import ActionNormalizer
+
+from conftest import make_episode
+
+
+def test_rotvec_quat_roundtrip_including_near_pi():
+    rng = np.random.default_rng(0)
+    r = rng.normal(size=(100, 3))
+    r = r / np.linalg.norm(r, axis=1, keepdims=True) * rng.uniform(0, np.pi - 1e-3, (100, 1))
+    assert np.allclose(pose.quat_to_rotvec(pose.rotvec_to_quat(r)), r, atol=1e-9)
+    assert np.allclose(pose.quat_to_rotvec(np.array([0.0, 0, 0, 1])), 0)
+    assert np.allclose(pose.rotvec_to_quat(np.array([1e-12, 0, 0])), [5e-13, 0, 0, 1])
+
+
+@pytest.mark.parametrize("representation", ["delta", "absolute"])
+def test_chunk_encode_decode_roundtrip(representation):
+    ep = make_episode(3, length=40)
+    norm = ActionNormalizer.fit(representation, [(ep.tcp_poses, ep.gripper)], horizon=32)
+    t = 5
+    actions = norm.encode_chunk(ep.tcp_poses, ep.gripper, t, 32)
+    assert actions.shape == (32, 7) and actions.min() >= -1 - 1e-6 and actions.max() <= 1 + 1e-6
+    poses, gripper = norm.decode_chunk(actions, ep.tcp_poses[t])
+    expected = ep.tcp_poses[t + 1 : t + 33]  # step k is the pose at frame t + k + 1
+    assert np.allclose(poses[:, :3], expected[:, :3], atol=1e-5)
+    dots = np.abs(np.sum(poses[:, 3:] * expected[:, 3:], axis=1))
+    assert np.all(dots > 1 - 1e-9)  # same rotation (q and -q are equal)
+    assert np.allclose(gripper, ep.gripper[t + 1 : t + 33], atol=1e-6)
+
+
+def test_delta_chunk_is_relative_to_the_current_pose_and_pads_at_the_end():
+    ep = make_episode(1, length=10)
+    norm = ActionNormalizer.fit("delta", [(ep.tcp_poses, ep.gripper)], horizon=4)
+    raw = norm.raw_chunk(ep.tcp_poses, ep.gripper, 7, 4)
+    assert np.allclose(raw[0, :3], ep.tcp_poses[8, :3] - ep.tcp_poses[7, :3])
+    assert np.allclose(raw[2:, :3], ep.tcp_poses[9, :3] - ep.tcp_poses[7, :3])  # the last frame repeats
+
+
+def test_stats_roundtrip_and_validation(tmp_path):
+    ep = make_episode(0)
+    norm = ActionNormalizer.fit("delta", [(ep.tcp_poses, ep.gripper)], horizon=8)
+    norm.save(tmp_path / "n.json")
+    back = ActionNormalizer.load(tmp_path / "n.json")
+    assert np.array_equal(back.action_min, norm.action_min) and back.representation == "delta"
+    bad = norm.to_dict() | {"action_min": [0.0] * 6}
+    with pytest.raises(ValueError, match="wrong shapes"):
+        ActionNormalizer.from_dict(bad)

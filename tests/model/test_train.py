@@ -1,0 +1,88 @@
+"""The training CLI end to end on tiny synthetic data, and a real learning test."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from video_policy_ros.cli import main
+from video_policy_ros.data.episode import EpisodeError
+from video_policy_ros.model.checkpoint import load_checkpoint
+from video_policy_ros.model.config import TrainConfig, VideoPolicyConfig
+from video_policy_ros.model.dataset import EpisodeDataset, colour_jitter
+from video_policy_ros.model.evaluate import evaluate
+from video_policy_ros.model.train import TrainOptions, train
+
+
+def test_stage1_on_action_free_videos_then_stage2_then_resume(episodes_dir, tmp_path, capsys):
+    videos = episodes_dir(2, cameras=("front", "wrist"), actions=False, length=12)
+    stage1 = tmp_path / "stage1"
+    assert main(["train", "--data", str(videos), "--out", str(stage1), "--mode", "video", "--steps", "2",
+                 "--batch-size", "4", "--eval-every", "0"]) == 0
+    assert load_checkpoint(stage1).normalizer is None  # no actions seen yet
+
+    demos = tmp_path / "demos"
+    from conftest import make_episode
+    for i in range(3):
+        make_episode(i, ("front", "wrist"), length=12).save(demos / f"d{i}.npz")
+    stage2 = tmp_path / "stage2"
+    assert main(["train", "--data", str(demos), "--out", str(stage2), "--mode", "head", "--steps", "2",
+                 "--batch-size", "4", "--eval-every", "2", "--init", str(stage1)]) == 0
+    out = capsys.readouterr()
+    assert "action_mse" in out.err + out.out and (stage2 / "eval" / "step_000002.mp4").stat().st_size > 0
+    head = load_checkpoint(stage2)
+    first = load_checkpoint(stage1)
+    # stage 2 leaves the U-Net untouched and trains the head
+    assert torch.equal(head.model.unet.conv_in.weight, first.model.unet.conv_in.weight)
+    assert head.meta.mode == "head" and head.meta.dt == pytest.approx(0.1) and len(head.meta.data_fingerprint) == 16
+
+    assert main(["train", "--data", str(demos), "--out", str(stage2), "--mode", "head", "--steps", "3",
+                 "--batch-size", "4", "--eval-every", "0", "--resume"]) == 0
+    assert load_checkpoint(stage2).meta.step == 3
+
+
+def test_head_mode_needs_actions(episodes_dir, tmp_path):
+    videos = episodes_dir(1, actions=False, length=8)
+    with pytest.raises(EpisodeError, match="needs episodes with actions"):
+        train(TrainOptions(data=videos, out=tmp_path / "o", mode="head", steps=1, progress=False))
+
+
+def test_colour_jitter_is_identical_across_one_cameras_frames():
+    cfg = TrainConfig(jitter_brightness=0.3, jitter_contrast=0.3, jitter_saturation=0.3)
+    frame = torch.rand(1, 1, 3, 8, 8) * 2 - 1
+    video = frame.repeat(2, 6, 1, 1, 1)  # 2 samples, 2 cameras x 3 identical frames
+    out = colour_jitter(video, 2, cfg, torch.Generator().manual_seed(0))
+    per_cam = out.reshape(2, 2, 3, 3, 8, 8)
+    assert torch.allclose(per_cam[:, :, :1], per_cam, atol=1e-6)  # same transform on a camera's frames
+    assert not torch.allclose(per_cam[:, 0], per_cam[:, 1])  # cameras jitter independently
+    assert not torch.allclose(out, video)
+
+
+def test_samples_tile_cameras_along_time(episodes_dir):
+    folder = episodes_dir(1, cameras=("front", "wrist"), length=30)
+    cfg = VideoPolicyConfig.tiny(cameras=("front", "wrist"))
+    ds = EpisodeDataset(sorted(folder.glob("*.npz")), cfg, None)
+    s = ds[0]
+    assert s["frames"].shape == (10, 3, 16, 16) and not s["has_actions"]
+    # camera 0 then camera 1 (different backgrounds); within a camera the square moves right with stride 4
+    assert not torch.equal(s["frames"][0, :, 0, 0], s["frames"][5, :, 0, 0])
+    assert torch.equal(s["frames"][0, :, 0, 0], s["frames"][4, :, 0, 0])
+
+
+def test_overfitting_two_episodes_drives_the_action_error_down(episodes_dir, tmp_path):
+    """A real learning test: joint training on 2 episodes; sampled chunks must match the demos."""
+    folder = episodes_dir(2, length=20)
+    cfg = VideoPolicyConfig.tiny(future_frames=2, train=TrainConfig(lr=1e-3, head_lr=2e-3, warmup_steps=10,
+                                                                    ema_decay=None, val_episodes=0))
+    start = time.time()
+    ckpt = train(TrainOptions(data=folder, out=tmp_path / "fit", mode=MODE, steps=STEPS, batch_size=8, config=cfg,
+                              eval_every=0, save_every=10_000, progress=False))
+    loaded = load_checkpoint(ckpt)
+    ds = EpisodeDataset(sorted(folder.glob("*.npz")), loaded.config, loaded.normalizer)
+    metrics = evaluate(loaded.model, ds, 16, with_actions=True)
+    print(f"overfit: {STEPS} steps in {time.time() - start:.0f} s, sampled action MSE {metrics['action_mse']:.4f}")
+    # an untrained head scores ~1.0 (see the untrained check below); a chunk of pure means ~0.3
+    assert metrics["action_mse"] < THRESHOLD
+    untrained = evaluate(type(loaded.model)(loaded.config), ds, 16, with_actions=True)["action_mse"]
+    assert untrained > 5 * THRESHOLD
