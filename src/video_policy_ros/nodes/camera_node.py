@@ -1,8 +1,10 @@
 """camera node: one real camera → /cameras/<name>/image_raw + camera_info.
 
 Frames are read in a thread of their own (reads block at the camera's rate). When
-the camera disappears, the node reports it on /diagnostics and keeps retrying;
-the inference node sees stale images and stops requesting chunks.
+the camera disappears, the node reports it on /diagnostics at once (and every second
+while it lasts), logs it once and keeps reconnecting; the inference node sees stale
+images and stops requesting chunks. A device that is absent at start-up is a
+configuration error and ends the node with a message saying what to check.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
-from video_policy_ros.nodes.base import StackNode
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from video_policy_ros.config import CameraDriverConfig
 from video_policy_ros.nodes import conversions as conv
+from video_policy_ros.nodes.base import StackNode
 from video_policy_ros.nodes.params import load_node_config, run_node
-from video_policy_ros.sensors.calibration import Intrinsics, load_camera_info
+from video_policy_ros.sensors.calibration import intrinsics_for
 from video_policy_ros.sensors.camera import CameraError, build_camera
+from video_policy_ros.types import CameraFrame
+
+DIAGNOSTICS_PERIOD_S = 1.0
 
 
 class CameraNode(StackNode):
@@ -28,54 +33,78 @@ class CameraNode(StackNode):
         super().__init__(f"camera_{name}", **node_kwargs)
         self.config = config or load_node_config(self, "camera", CameraDriverConfig, ("name", "device", "calibration_file"))
         c = self.config
-        self.intrinsics = (
-            load_camera_info(c.calibration_file) if c.calibration_file else Intrinsics.pinhole(c.width, c.height)
-        )
+        i = intrinsics_for(c)
+        # Built once; only the stamp changes per frame.
+        self._info = conv.camera_info_msg(c.name, 0.0, i.width, i.height, i.k, i.d)
+        self._info.distortion_model = i.distortion_model
         self._image_pub = self.create_publisher(Image, f"/cameras/{c.name}/image_raw", qos_profile_sensor_data)
         self._info_pub = self.create_publisher(CameraInfo, f"/cameras/{c.name}/camera_info", qos_profile_sensor_data)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.camera = build_camera(c)
-        self.camera.connect()  # fail at start-up with a clear error if the device is absent
+        self.camera.connect()
         self._problem: str | None = None
+        self._diag_lock = threading.Lock()  # the timer and the capture thread both report
         self._frames = 0
+        self._frames_since = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._capture_loop, name=f"camera-{c.name}", daemon=True)
         self._thread.start()
-        self.create_timer(1.0, self._publish_diagnostics)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
 
     def _capture_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                frame = self.camera.read()
-            except CameraError as exc:
-                self._problem = str(exc)
-                self.get_logger().error(f"{exc}; retrying every {self.config.reconnect_period_s} s", throttle_duration_sec=10.0)
-                self.camera.disconnect()
-                self._stop.wait(self.config.reconnect_period_s)
+        connected = True
+        try:
+            while not self._stop.is_set():
                 try:
-                    self.camera.connect()
-                except CameraError:
+                    if not connected:
+                        self.camera.connect()
+                        connected = True
+                    frame = self.camera.read()
+                except CameraError as exc:
+                    self.camera.disconnect()
+                    connected = False
+                    self._set_problem(str(exc))
+                    self._stop.wait(self.config.reconnect_period_s)
                     continue
-                continue
-            self._problem = None
-            self._image_pub.publish(conv.image_to_msg(frame))
-            i = self.intrinsics
-            self._info_pub.publish(conv.camera_info_msg(frame.camera, frame.stamp, i.width, i.height, i.k, i.d))
+                self._set_problem(None)
+                self._publish_frame(frame)
+        finally:
+            # Released here, by the thread that reads: releasing it from close() could race a blocked read.
+            self.camera.disconnect()
+
+    def _publish_frame(self, frame: CameraFrame) -> None:
+        self._image_pub.publish(conv.image_to_msg(frame))
+        self._info.header.stamp = conv.to_time(frame.stamp)
+        self._info_pub.publish(self._info)
+        with self._diag_lock:
             self._frames += 1
 
+    def _set_problem(self, problem: str | None) -> None:
+        """Report a change of state at once, and log it once."""
+        if problem == self._problem:
+            return
+        self._problem = problem
+        if problem:
+            self.get_logger().error(f"{problem}; reconnecting every {self.config.reconnect_period_s} s")
+        else:
+            self.get_logger().info(f"camera '{self.config.name}' is streaming")
+        self._publish_diagnostics()
+
     def _publish_diagnostics(self) -> None:
-        level = "error" if self._problem else "ok"
-        status = conv.diagnostic_status(
-            f"camera_{self.config.name}", str(self.config.device), level, self._problem or "streaming",
-            {"fps": self._frames},
-        )
-        self._frames = 0
-        self._diag_pub.publish(DiagnosticArray(header=conv.header(time.time(), ""), status=[status]))
+        with self._diag_lock:
+            now = time.monotonic()
+            fps = self._frames / max(now - self._frames_since, 1e-6)
+            self._frames, self._frames_since = 0, now
+            problem = self._problem
+            status = conv.diagnostic_status(
+                f"camera_{self.config.name}", str(self.config.device), "error" if problem else "ok",
+                problem or "streaming", {"fps": f"{fps:.1f}"},
+            )
+            self._diag_pub.publish(DiagnosticArray(header=conv.header(time.time(), ""), status=[status]))
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2.0)
-        self.camera.disconnect()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -11,7 +12,17 @@ from video_policy_ros.types import CameraFrame
 
 
 class OpenCVCamera(Camera):
+    """``config.device`` is a V4L2 index, a device path, a stream URL or a video file.
+
+    A live device blocks in ``read()`` at its own rate. A video file would be read as
+    fast as the disk allows, so it is paced here, at ``config.fps``: the backend is what
+    knows the source is a recording, and pacing a live camera as well would only queue
+    frames in the driver and make them stale.
+    """
+
     _capture = None
+    _period_s: float | None = None  # set for video files only
+    _next_due = 0.0
 
     def connect(self) -> None:
         import cv2
@@ -19,27 +30,43 @@ class OpenCVCamera(Camera):
         c = self.config
         capture = cv2.VideoCapture(c.device)
         if not capture.isOpened():
+            capture.release()
             raise CameraError(
                 f"camera '{c.name}': cannot open device {c.device!r} with OpenCV "
-                "(check the index/path, permissions on /dev/video*, and that no other process holds it)"
+                "(check the index/path exists, permissions on /dev/video*, and that no other process holds it)"
             )
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, c.width)
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, c.height)
         capture.set(cv2.CAP_PROP_FPS, c.fps)
         self._capture = capture
+        self._period_s = 1.0 / c.fps if isinstance(c.device, str) and Path(c.device).is_file() else None
+        self._next_due = time.monotonic()
 
     def read(self) -> CameraFrame:
         import cv2
 
         if self._capture is None:
             raise CameraError(f"camera '{self.config.name}': read() before connect()")
+        if self._period_s is not None:
+            self._wait_for_next_frame_time()
         ok, bgr = self._capture.read()
         stamp = time.time()  # V4L2 buffer timestamps are not exposed reliably through OpenCV
         if not ok or bgr is None:
-            raise CameraError(f"camera '{self.config.name}': device {self.config.device!r} stopped delivering frames")
+            raise CameraError(
+                f"camera '{self.config.name}': device {self.config.device!r} stopped delivering frames "
+                "(unplugged, or the end of a video file)"
+            )
         if bgr.shape[:2] != (self.config.height, self.config.width):
             bgr = cv2.resize(bgr, (self.config.width, self.config.height), interpolation=cv2.INTER_AREA)
         return CameraFrame(self.config.name, stamp, np.ascontiguousarray(bgr[..., ::-1]))
+
+    def _wait_for_next_frame_time(self) -> None:
+        now = time.monotonic()
+        if now < self._next_due:
+            time.sleep(self._next_due - now)
+        # Due times advance from the schedule, not from "now", so the mean rate is exactly
+        # fps; after a stall (slower than fps) the schedule restarts instead of bursting.
+        self._next_due = max(self._next_due + self._period_s, time.monotonic())
 
     def disconnect(self) -> None:
         if self._capture is not None:
