@@ -14,6 +14,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from video_policy_ros.config import CameraDriverConfig
 from video_policy_ros.nodes.camera_node import CameraNode
 from video_policy_ros.nodes.conversions import from_time
+from video_policy_ros.sensors.calibration import Intrinsics, save_camera_info
 from video_policy_ros.sensors.camera import CameraError
 
 RED = (220, 20, 20)
@@ -90,3 +91,14 @@ def test_the_end_of_a_video_file_is_reported_and_the_file_replays(ros_graph, vid
 def test_a_camera_absent_at_start_up_fails_with_what_to_check(ros_graph, tmp_path):
     with pytest.raises(CameraError, match="cannot open device .*no_camera.avi.*check"):
         start_camera(ros_graph, tmp_path / "no_camera.avi")
+
+
+def test_camera_info_comes_from_the_calibration_file(ros_graph, video_file, tmp_path):
+    k = np.array([[70.0, 0.0, 31.5], [0.0, 71.0, 23.5], [0.0, 0.0, 1.0]])
+    calibration = tmp_path / "front.yaml"
+    save_camera_info(calibration, Intrinsics(64, 48, k, [0.1, -0.2, 0.0, 0.0, 0.0]), "front")
+    probe = Probe(ros_graph, "front")
+    start_camera(ros_graph, video_file([RED] * 50), calibration_file=calibration)
+    assert ros_graph.spin_until(lambda: probe.infos)
+    np.testing.assert_allclose(np.reshape(probe.infos[-1].k, (3, 3)), k)
+    assert list(probe.infos[-1].d) == pytest.approx([0.1, -0.2, 0.0, 0.0, 0.0])
