@@ -197,13 +197,16 @@ def load_yaml(model: type[ModelT], path: str | Path | None, overrides: dict[str,
 
 
 def default_config_path(node: str) -> Path:
-    """The node's YAML: installed share/ when present, else the source tree's config/."""
+    """The node's YAML: the source tree's config/ when running from a checkout, else share/."""
+    source = REPO_CONFIG_DIR / f"{node}.yaml"
+    if source.is_file():
+        return source
     try:
-        from ament_index_python.packages import get_package_share_directory
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
-        candidate = Path(get_package_share_directory(PACKAGE)) / "config" / f"{node}.yaml"
-        if candidate.is_file():
-            return candidate
-    except Exception:  # ament index absent or package not installed: use the source tree
-        pass
-    return REPO_CONFIG_DIR / f"{node}.yaml"
+        return Path(get_package_share_directory(PACKAGE)) / "config" / f"{node}.yaml"
+    except (ImportError, PackageNotFoundError, OSError):
+        raise ConfigError(
+            f"cannot find {node}.yaml: not in a source checkout and package '{PACKAGE}' is not in the ament index "
+            "(set AMENT_PREFIX_PATH to the install prefix, or pass config_file)"
+        ) from None

@@ -31,7 +31,9 @@ from video_policy_ros.types import CameraFrame  # noqa: E402
 class SimWorldNode(StackNode):
     def __init__(self, config: SimWorldConfig | None = None, **node_kwargs):
         super().__init__("sim_world", **node_kwargs)
-        self.config = config or load_node_config(self, "sim_world", SimWorldConfig, ("seed", "robot_ip", "exit_on_done"))
+        self.config = config or load_node_config(
+            self, "sim_world", SimWorldConfig, ("seed", "robot_ip", "exit_on_done", "output_dir")
+        )
         self._image_pubs = {
             c.name: self.create_publisher(Image, f"/cameras/{c.name}/image_raw", qos_profile_sensor_data)
             for c in self.config.cameras

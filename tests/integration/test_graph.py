@@ -1,0 +1,157 @@
+"""The whole graph as launch runs it: sim world, controller (franky backend) and inference as
+separate processes, observed from outside through the topic contract only.
+
+One scenario, recorded once: the arm starts moving towards the target, we measure
+topic rates and stamps, press the e-stop, check that the arm halts and stays
+halted while the policy keeps sending chunks, reset, and let it finish the task.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import MultiDOFJointTrajectory
+
+from tests.integration.processes import node_process, robot_ip_for_this_process, stop
+from video_policy_ros.nodes.conversions import from_time
+
+pytestmark = pytest.mark.integration
+SEED = 1
+
+
+@dataclass
+class Recording:
+    """(receive time, header stamp[, speed]) per topic, appended from the executor thread."""
+
+    images: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: {"front": [], "wrist": []})
+    joints: list[tuple[float, float, float]] = field(default_factory=list)  # receive, stamp, max |joint velocity|
+    chunk_stamps: list[float] = field(default_factory=list)
+    events: dict[str, float] = field(default_factory=dict)
+    reset_response: Trigger.Response | None = None
+    sim_output: str = ""
+    sim_exit_code: int | None = None
+
+    def speed_at(self, t: float) -> float:
+        return next(s for r, _, s in self.joints if r >= t)
+
+    def max_speed_between(self, t0: float, t1: float) -> float:
+        return max(s for r, _, s in self.joints if t0 <= r <= t1)
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> Recording:
+    tmp = tmp_path_factory.mktemp("graph")
+    ip = robot_ip_for_this_process()
+    rec = Recording()
+    sim = node_process("sim_world", {"robot_ip": ip, "seed": SEED, "exit_on_done": True, "output_dir": tmp}, tmp / "sim.log")
+    time.sleep(2.0)  # the controller connects to the simulated robot, as to a powered-on FR3
+    controller = node_process("controller", {"robot_ip": ip}, tmp / "controller.log")
+    inference = node_process("inference", {"sim_seed": SEED}, tmp / "inference.log")
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("graph_observer", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+
+    def on_image(cam):
+        return lambda msg: rec.images[cam].append((time.time(), from_time(msg.header.stamp)))
+
+    def on_joints(msg: JointState):
+        rec.joints.append((time.time(), from_time(msg.header.stamp), float(np.max(np.abs(msg.velocity[:7])))))
+
+    for cam in rec.images:
+        node.create_subscription(Image, f"/cameras/{cam}/image_raw", on_image(cam), qos_profile_sensor_data)
+    node.create_subscription(JointState, "/joint_states", on_joints, 10)
+    node.create_subscription(
+        MultiDOFJointTrajectory, "/policy/action_chunk", lambda m: rec.chunk_stamps.append(from_time(m.header.stamp)), 10
+    )
+    estop = node.create_publisher(Bool, "/controller/estop", 10)
+    reset = node.create_client(Trigger, "/controller/reset")
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        wait_for(lambda: rec.joints and rec.joints[-1][2] > 0.05, 60, "the arm to start moving")
+        rec.events["moving"] = time.time()
+        time.sleep(1.0)
+        estop.publish(Bool(data=True))
+        rec.events["estop"] = time.time()
+        time.sleep(3.0)  # the policy keeps publishing chunks meanwhile
+        rec.events["reset"] = time.time()
+        assert reset.wait_for_service(timeout_sec=5.0)
+        future = reset.call_async(Trigger.Request())
+        wait_for(future.done, 10, "the reset service")
+        rec.reset_response = future.result()
+        rec.sim_exit_code = sim.wait(timeout=90)
+        rec.events["done"] = time.time()
+    finally:
+        for process in (inference, controller, sim):
+            stop(process)
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        rec.sim_output = (tmp / "sim.log").read_text()
+        for name in ("sim", "controller", "inference"):
+            print(f"----- {name}.log -----\n" + (tmp / f"{name}.log").read_text()[-3000:])
+    return rec
+
+
+def test_the_arm_completes_the_task(recording):
+    assert recording.sim_exit_code == 0, recording.sim_output[-2000:]
+    assert "SUCCESS: touch the" in recording.sim_output
+    video = recording.sim_output.split("video of the front camera: ")[1].split()[0]
+    assert video.endswith(".mp4")
+
+
+def test_topic_rates(recording):
+    # From when every stream had been discovered (plus a margin) until the e-stop.
+    first = max(samples[0][0] for samples in [*recording.images.values(), recording.joints])
+    t0, t1 = first + 0.5, recording.events["estop"]
+    assert t1 - t0 > 1.0, "measurement window too short"
+    for cam, samples in recording.images.items():
+        n = sum(t0 <= r <= t1 for r, _ in samples)
+        assert n / (t1 - t0) >= 10.0, f"/cameras/{cam}/image_raw at {n / (t1 - t0):.1f} Hz"
+    n = sum(t0 <= r <= t1 for r, _, _ in recording.joints)
+    assert n / (t1 - t0) >= 100.0, f"/joint_states at {n / (t1 - t0):.1f} Hz"
+
+
+def test_stamps_are_measurement_times(recording):
+    for topic, samples in [("front", recording.images["front"]), ("joint_states", recording.joints)]:
+        latency = np.array([r - s for r, s, *_ in samples])
+        assert np.all(latency > 0), f"{topic}: a stamp lies in the future"
+        assert np.median(latency) < 0.2, f"{topic}: stamps lag reception by {np.median(latency):.3f} s"
+    # Image stamps are the render state's physics time, so consecutive stamps follow the camera clock...
+    stamps = np.array([s for _, s in recording.images["front"]])
+    assert np.all(np.diff(stamps) > 0)
+    # ...and every action chunk is stamped with the measurement time of an image it was computed from.
+    image_stamps = {round(s, 6) for samples in recording.images.values() for _, s in samples}
+    assert recording.chunk_stamps, "no action chunk was published"
+    matched = [round(s, 6) in image_stamps for s in recording.chunk_stamps]
+    assert np.mean(matched) > 0.9, "chunk stamps are not observation (image) stamps"
+
+
+def test_estop_halts_within_half_a_second_and_latches_until_reset(recording):
+    ev = recording.events
+    assert recording.speed_at(ev["estop"] - 0.05) > 0.05, "the arm was not moving when the e-stop was pressed"
+    assert recording.max_speed_between(ev["estop"] + 0.5, ev["reset"]) < 0.01, "arm still moving after e-stop"
+    chunks_while_stopped = [s for s in recording.chunk_stamps if ev["estop"] + 0.5 < s < ev["reset"]]
+    assert chunks_while_stopped, "the policy must keep sending chunks during the stop for this test to mean anything"
+    assert recording.reset_response.success, recording.reset_response.message
+    assert recording.max_speed_between(ev["reset"], ev["done"]) > 0.05, "the arm did not resume after reset"

@@ -1,0 +1,80 @@
+"""Bad configuration fails with one line that names the file and the key."""
+
+import pytest
+
+from video_policy_ros.config import (
+    NODE_CONFIGS,
+    ConfigError,
+    ControllerConfig,
+    InferenceConfig,
+    REPO_CONFIG_DIR,
+    SimWorldConfig,
+    load_yaml,
+)
+
+
+@pytest.mark.parametrize("node", sorted(NODE_CONFIGS))
+def test_shipped_yaml_files_validate_and_match_the_defaults(node):
+    model = NODE_CONFIGS[node]
+    loaded = load_yaml(model, REPO_CONFIG_DIR / f"{node}.yaml")
+    assert loaded == model(), f"config/{node}.yaml drifted from {model.__name__}'s defaults"
+
+
+def write(tmp_path, text):
+    path = tmp_path / "node.yaml"
+    path.write_text(text)
+    return path
+
+
+def one_line(exc: pytest.ExceptionInfo) -> str:
+    text = str(exc.value)
+    assert "\n" not in text
+    return text
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = write(tmp_path, "robot_ip: 127.0.0.1\nmax_linear_sped: 0.1\n")
+    with pytest.raises(ConfigError) as exc:
+        load_yaml(ControllerConfig, path)
+    assert "unknown key 'max_linear_sped'" in one_line(exc) and str(path) in one_line(exc)
+
+
+def test_wrong_type_is_named(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_yaml(ControllerConfig, write(tmp_path, "loop_rate_hz: fast\n"))
+    assert "'loop_rate_hz'" in one_line(exc)
+
+
+def test_out_of_range_speed_is_refused(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_yaml(ControllerConfig, write(tmp_path, "max_linear_speed: 5.0\n"))
+    assert "'max_linear_speed'" in one_line(exc)
+
+
+def test_nested_key_is_named(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_yaml(SimWorldConfig, write(tmp_path, "task:\n  target: purple\n"))
+    assert "task" in one_line(exc) and "purple" in one_line(exc)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_yaml(ControllerConfig, tmp_path / "nope.yaml")
+    assert "config file not found" in one_line(exc) and "nope.yaml" in one_line(exc)
+
+
+def test_broken_yaml_is_named(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_yaml(ControllerConfig, write(tmp_path, "robot_ip: [unclosed\n"))
+    assert "not valid YAML" in one_line(exc)
+
+
+def test_missing_model_folder_is_named(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_yaml(InferenceConfig, None, {"policy": "video_policy", "model": str(tmp_path / "ckpt")})
+    assert "model checkpoint folder not found" in one_line(exc) and "ckpt" in one_line(exc)
+
+
+def test_workspace_must_be_ordered():
+    with pytest.raises(ConfigError, match="workspace"):
+        load_yaml(ControllerConfig, None, {"workspace": {"min": [0.5, 0, 0], "max": [0.4, 1, 1]}})

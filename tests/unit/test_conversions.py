@@ -1,0 +1,63 @@
+"""Message conversion round trips (real ROS message classes, no middleware)."""
+
+import numpy as np
+import pytest
+
+from video_policy_ros.nodes import conversions as conv
+from video_policy_ros.types import ActionChunk, ArmState, CameraFrame
+
+
+def test_time_roundtrip():
+    for stamp in [0.0, 1.5, 1795454575.000237, 12.999999999]:
+        assert conv.from_time(conv.to_time(stamp)) == pytest.approx(stamp, abs=2e-9)
+
+
+def test_image_roundtrip_keeps_pixels_and_stamp():
+    image = np.random.default_rng(0).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    msg = conv.image_to_msg(CameraFrame("front", 123.25, image))
+    assert (msg.encoding, msg.width, msg.height, msg.step) == ("rgb8", 32, 24, 96)
+    assert msg.header.frame_id == "front_camera_optical_frame"
+    back = conv.frame_from_msg("front", msg)
+    assert back.stamp == pytest.approx(123.25) and np.array_equal(back.image, image)
+
+
+def test_bgr_is_converted_and_garbage_refused():
+    msg = conv.image_to_msg(CameraFrame("front", 1.0, np.tile(np.array([1, 2, 3], np.uint8), (2, 2, 1))))
+    msg.encoding = "bgr8"
+    assert conv.frame_from_msg("front", msg).image[0, 0].tolist() == [3, 2, 1]
+    msg.encoding = "mono8"
+    with pytest.raises(conv.MessageError, match="rgb8"):
+        conv.frame_from_msg("front", msg)
+    msg.encoding, msg.data = "rgb8", b"\x00" * 5
+    with pytest.raises(conv.MessageError, match="bytes"):
+        conv.frame_from_msg("front", msg)
+
+
+def test_chunk_roundtrip_through_both_messages():
+    rng = np.random.default_rng(1)
+    q = rng.normal(size=(8, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    chunk = ActionChunk(100.5, 0.1, np.hstack([rng.normal(size=(8, 3)), q]), rng.uniform(0, 0.04, 8))
+    poses, gripper = conv.chunk_to_msgs(chunk)
+    assert poses.joint_names == ["fr3_hand_tcp"] and gripper.joint_names == ["fr3_finger_joint1"]
+    assert poses.header.stamp == gripper.header.stamp and poses.header.frame_id == "fr3_link0"
+    back = conv.chunk_from_msgs(poses, gripper, hold_gripper=0.0)
+    assert back.stamp == pytest.approx(100.5) and back.dt == pytest.approx(0.1)
+    np.testing.assert_allclose(back.poses, chunk.poses)
+    np.testing.assert_allclose(back.gripper, chunk.gripper)
+    held = conv.chunk_from_msgs(poses, None, hold_gripper=0.03)
+    np.testing.assert_allclose(held.gripper, 0.03)
+
+
+def test_chunk_with_wrong_joint_is_refused():
+    poses, _ = conv.chunk_to_msgs(ActionChunk(0.0, 0.1, np.array([[0.5, 0, 0.3, 1, 0, 0, 0]]), np.zeros(1)))
+    poses.joint_names = ["panda_hand"]
+    with pytest.raises(conv.MessageError, match="fr3_hand_tcp"):
+        conv.chunk_from_msgs(poses, None, 0.0)
+
+
+def test_joint_state_has_the_contract_joints_and_filled_effort():
+    msg = conv.joint_state_msg(ArmState(5.0, np.arange(7.0), np.zeros(7), np.array([0.5, 0, 0.3, 1, 0, 0, 0]), 0.02))
+    assert msg.name == [f"fr3_joint{i}" for i in range(1, 8)] + ["fr3_finger_joint1"]
+    assert list(msg.position)[-1] == 0.02 and len(msg.effort) == 8
+    assert conv.gripper_from_joint_state(msg) == 0.02
