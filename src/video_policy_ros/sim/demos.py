@@ -1,0 +1,99 @@
+"""``video-policy demos``: scripted-expert demonstrations in the sim world → Episode files.
+
+Each episode runs the real path minus ROS: the sim world serves the FR3 over the
+libfranka protocol, the controller core drives it through franky, the expert
+plans chunks, and frames + TCP poses are sampled at a fixed rate. Episodes are
+written as ``episode_<seed>.npz`` (see data/episode.py) for ``video-policy train``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from video_policy_ros.config import ControllerConfig, SimWorldConfig, default_config_path, load_yaml
+from video_policy_ros.data.episode import Episode
+
+SETTLE_AFTER_DONE_S = 1.0  # keep recording after success so episodes show the touch itself
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="folder for the episode files")
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="episode i uses seed first_seed + i")
+    parser.add_argument("--fps", type=float, default=10.0, help="recording rate (frames and poses)")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), help="camera resolution to record")
+    parser.add_argument("--robot-ip", default="127.0.0.1")
+
+
+def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, fps: float) -> Episode:
+    from video_policy_ros.nodes.controller_node import build_control_loop  # noqa: PLC0415 (franky on demand)
+    from video_policy_ros.sim.expert import ScriptedExpert
+    from video_policy_ros.sim.world import SimWorld
+    from video_policy_ros.types import ArmState, CameraFrame
+
+    latest: dict[str, CameraFrame] = {}
+    state: list[ArmState] = []
+    frames: dict[str, list[np.ndarray]] = {c.name: [] for c in world_config.cameras}
+    poses, gripper = [], []
+    with SimWorld(world_config, on_frame=lambda f: latest.__setitem__(f.camera, f)) as world:
+        loop = build_control_loop(controller, lambda s: state.__setitem__(slice(None), [s]))
+        loop.start()
+        try:
+            expert = ScriptedExpert(world.layout)
+            while len(latest) < len(frames):
+                world.check()
+                time.sleep(0.01)
+            next_sample = next_plan = time.monotonic()
+            end = float("inf")
+            while time.monotonic() < end:
+                now = time.monotonic()
+                if world.done.is_set() and end == float("inf"):
+                    end = now + SETTLE_AFTER_DONE_S
+                current = state[-1]
+                if now >= next_plan:
+                    loop.submit_chunk(expert.plan(current.tcp_pose, current.stamp))
+                    next_plan += 0.5
+                if now >= next_sample:
+                    for cam in frames:
+                        frames[cam].append(latest[cam].image)
+                    poses.append(current.tcp_pose)
+                    gripper.append(current.gripper)
+                    next_sample += 1.0 / fps
+                world.check()
+                time.sleep(0.002)
+        finally:
+            loop.close()
+        result = world.result
+    return Episode(
+        instruction=world.layout.instruction,
+        fps=fps,
+        frames={cam: np.stack(f) for cam, f in frames.items()},
+        tcp_poses=np.stack(poses),
+        gripper=np.array(gripper),
+        success=result.success,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    base = load_yaml(SimWorldConfig, default_config_path("sim_world"), {"robot_ip": args.robot_ip, "record_camera": None})
+    if args.size:
+        w, h = args.size
+        base = base.model_copy(update={"cameras": tuple(c.model_copy(update={"width": w, "height": h}) for c in base.cameras)})
+    controller = load_yaml(ControllerConfig, default_config_path("controller"), {"robot_ip": args.robot_ip})
+    successes = 0
+    for i in tqdm(range(args.episodes), desc="demonstrations", unit="episode"):
+        seed = args.first_seed + i
+        episode = record_episode(base.model_copy(update={"seed": seed}), controller, args.fps)
+        successes += bool(episode.success)
+        path = episode.save(args.out / f"episode_{seed:05d}.npz")
+        tqdm.write(f"{path}: {len(episode)} steps, {episode.instruction}, success={episode.success}")
+    print(f"{successes}/{args.episodes} successful demonstrations in {args.out.resolve()}")
+    return 0 if successes == args.episodes else 1
