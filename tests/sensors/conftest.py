@@ -1,22 +1,16 @@
 """Fixtures for the sensor tests: small real video files and a real rclpy context.
 
-DDS stays on this machine and each test process gets its own domain, so parallel
-runs (and other engineers' runs) never see each other's topics. Set at import
-time: the RMW reads these when rclpy initialises.
+(tests/conftest.py keeps DDS on this machine, in a domain of this process's own.)
 """
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ["ROS_DOMAIN_ID"] = str(100 + os.getpid() % 100)
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import cv2
+import numpy as np
+import pytest
 
 VIDEO_SIZE = (64, 48)  # width, height
 
