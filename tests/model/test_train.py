@@ -2,7 +2,6 @@
 
 import time
 
-import numpy as np
 import pytest
 import torch
 
@@ -70,6 +69,9 @@ def test_samples_tile_cameras_along_time(episodes_dir):
     assert torch.equal(s["frames"][0, :, 0, 0], s["frames"][4, :, 0, 0])
 
 
+MODE, STEPS, THRESHOLD = "joint", 120, 0.2
+
+
 def test_overfitting_two_episodes_drives_the_action_error_down(episodes_dir, tmp_path):
     """A real learning test: joint training on 2 episodes; sampled chunks must match the demos."""
     folder = episodes_dir(2, length=20)
@@ -80,9 +82,9 @@ def test_overfitting_two_episodes_drives_the_action_error_down(episodes_dir, tmp
                               eval_every=0, save_every=10_000, progress=False))
     loaded = load_checkpoint(ckpt)
     ds = EpisodeDataset(sorted(folder.glob("*.npz")), loaded.config, loaded.normalizer)
-    metrics = evaluate(loaded.model, ds, 16, with_actions=True)
-    print(f"overfit: {STEPS} steps in {time.time() - start:.0f} s, sampled action MSE {metrics['action_mse']:.4f}")
-    # an untrained head scores ~1.0 (see the untrained check below); a chunk of pure means ~0.3
-    assert metrics["action_mse"] < THRESHOLD
-    untrained = evaluate(type(loaded.model)(loaded.config), ds, 16, with_actions=True)["action_mse"]
-    assert untrained > 5 * THRESHOLD
+    # guidance 1: the conditional model itself (its unconditional branch saw 10 % of so few steps)
+    mse = evaluate(loaded.model, ds, 16, with_actions=True, guidance=1.0)["action_mse"]
+    print(f"overfit: {STEPS} steps in {time.time() - start:.0f} s, sampled action MSE {mse:.4f}")
+    assert mse < THRESHOLD
+    untrained = evaluate(type(loaded.model)(loaded.config), ds, 16, with_actions=True, guidance=1.0)["action_mse"]
+    assert untrained > 4 * THRESHOLD

@@ -19,11 +19,12 @@ def batch_inputs(model: VideoPolicyModel, batch: dict, device) -> tuple[torch.Te
 
 @torch.no_grad()
 def evaluate(model: VideoPolicyModel, dataset: EpisodeDataset, num_samples: int, with_actions: bool,
-             video_path: Path | None = None, seed: int = 0) -> dict[str, float]:
+             video_path: Path | None = None, seed: int = 0, guidance: float | None = None) -> dict[str, float]:
     """Sample ``num_samples`` evenly spaced samples of ``dataset`` with the configured sampler.
 
     Returns ``action_mse`` (normalised units, samples with actions only) and ``video_mse``
     (model pixel range); writes ``video_path`` (ground truth above, prediction below) if given.
+    ``guidance`` overrides the config's (1.0 measures the conditional model alone).
     """
     device = next(model.parameters()).device
     picks = np.linspace(0, len(dataset) - 1, min(num_samples, len(dataset))).round().astype(int)
@@ -35,7 +36,7 @@ def evaluate(model: VideoPolicyModel, dataset: EpisodeDataset, num_samples: int,
     proprio = batch["proprio"].to(device) if model.cfg.proprio else None
     gen = torch.Generator(device).manual_seed(seed)
     latents, actions = model.sample(cond, model.encode_text(list(batch["instruction"])), proprio,
-                                    with_actions=with_actions, generator=gen)
+                                    guidance=guidance, with_actions=with_actions, generator=gen)
     predicted = model.decode(latents)
     model.train(was_training)
     metrics = {"video_mse": float((predicted - video).pow(2).mean())}

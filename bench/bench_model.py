@@ -1,0 +1,75 @@
+"""Video Policy model benchmark: CPU time per chunk (tiny config) and model sizes (tiny + paper).
+
+    PYTHONPATH=src python bench/bench_model.py [--threads 1] [--cameras 1] [--repeats 3]
+
+The paper config is instantiated on the meta device: sizes only, no memory, not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from video_policy_ros.model.config import VideoPolicyConfig
+from video_policy_ros.model.video_policy import VideoPolicyModel
+
+
+def sizes(model: VideoPolicyModel) -> dict[str, int]:
+    parts = {name: sum(p.numel() for p in module.parameters()) for name, module in model.named_children()}
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def print_sizes(name: str, model: VideoPolicyModel) -> None:
+    parts = sizes(model)
+    line = ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in parts.items() if k != "total")
+    total = parts["total"]
+    print(f"{name}: {total / 1e6:.2f}M params ({line}); weights {total * 4 / 2**30:.2f} GiB fp32, "
+          f"{total * 2 / 2**30:.2f} GiB bf16")
+
+
+def time_chunks(cfg: VideoPolicyConfig, steps_list: list[int], repeats: int) -> None:
+    model = VideoPolicyModel(cfg).eval()
+    frames = torch.rand(1, len(cfg.cameras), 3, *cfg.image_size) * 2 - 1
+    cond = model.encode_condition(frames)
+    text = model.encode_text(["put the red cube in the bowl"])
+    model.sample(cond, text, num_steps=1, guidance=2.0)  # warm-up
+    print(f"tiny config, {len(cfg.cameras)} camera(s), {cfg.num_frames} frames at "
+          f"{cfg.latent_size[0]}x{cfg.latent_size[1]}, {torch.get_num_threads()} thread(s); seconds per chunk:")
+    print(f"{'steps':>6} {'guidance off':>13} {'guidance 2.0':>13}")
+    for steps in steps_list:
+        row = []
+        for guidance in (1.0, 2.0):
+            best = float("inf")
+            for _ in range(repeats):
+                start = time.perf_counter()
+                model.sample(cond, text, num_steps=steps, guidance=guidance)
+                best = min(best, time.perf_counter() - start)
+            row.append(best)
+        print(f"{steps:>6} {row[0]:>13.3f} {row[1]:>13.3f}")
+    start = time.perf_counter()
+    latents, _ = model.sample(cond, text, num_steps=1, guidance=1.0, with_actions=False)
+    model.decode(latents)
+    print(f"(decoding the predicted frames adds {time.perf_counter() - start:.3f} s incl. one video-only step)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cameras", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, nargs="+", default=[1, 5, 10, 20, 30])
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    tiny = VideoPolicyConfig.tiny(cameras=tuple(f"cam{i}" for i in range(args.cameras)))
+    time_chunks(tiny, args.steps, args.repeats)
+    print_sizes("tiny", VideoPolicyModel(tiny))
+    with torch.device("meta"):  # no memory is allocated for the paper model
+        paper = VideoPolicyModel(VideoPolicyConfig.paper())
+    print_sizes("paper (SVD-XT, 3 cams x 9 frames, 256x256)", paper)
+
+
+if __name__ == "__main__":
+    main()
