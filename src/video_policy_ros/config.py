@@ -104,6 +104,7 @@ class ControllerConfig(_Strict):
     relative_dynamics_factor: float = Field(0.3, gt=0, le=1.0)
     workspace: WorkspaceConfig = WorkspaceConfig()
     connect_timeout_s: PositiveFloat = 5.0
+    realtime: bool = Field(False, description="real FR3 on a PREEMPT_RT kernel: run the libfranka loop at RT priority")
     gripper_speed: float = Field(0.1, gt=0, le=0.2, description="m/s finger opening speed")
 
 

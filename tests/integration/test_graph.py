@@ -121,15 +121,18 @@ def test_the_arm_completes_the_task(recording):
 
 
 def test_topic_rates(recording):
-    # From when every stream had been discovered (plus a margin) until the e-stop.
+    # From when every stream had been discovered (plus a margin) until the reset, all processes busy.
     first = max(samples[0][0] for samples in [*recording.images.values(), recording.joints])
-    t0, t1 = first + 0.5, recording.events["estop"]
-    assert t1 - t0 > 1.0, "measurement window too short"
-    for cam, samples in recording.images.items():
-        n = sum(t0 <= r <= t1 for r, _ in samples)
-        assert n / (t1 - t0) >= 10.0, f"/cameras/{cam}/image_raw at {n / (t1 - t0):.1f} Hz"
-    n = sum(t0 <= r <= t1 for r, _, _ in recording.joints)
-    assert n / (t1 - t0) >= 100.0, f"/joint_states at {n / (t1 - t0):.1f} Hz"
+    t0, t1 = first + 0.5, recording.events["reset"]
+    assert t1 - t0 > 3.0, "measurement window too short"
+    def rate(receive_times):
+        return sum(t0 <= r <= t1 for r in receive_times) / (t1 - t0)
+
+    rates = {f"/cameras/{cam}/image_raw": rate(r for r, _ in s) for cam, s in recording.images.items()}
+    rates["/joint_states"] = rate(r for r, _, _ in recording.joints)
+    print("measured rates (Hz):", {topic: round(hz, 1) for topic, hz in rates.items()})
+    for topic, minimum in [("/cameras/front/image_raw", 10), ("/cameras/wrist/image_raw", 10), ("/joint_states", 100)]:
+        assert rates[topic] >= minimum, f"{topic} at {rates[topic]:.1f} Hz < {minimum} Hz"
 
 
 def test_stamps_are_measurement_times(recording):
@@ -150,7 +153,9 @@ def test_stamps_are_measurement_times(recording):
 def test_estop_halts_within_half_a_second_and_latches_until_reset(recording):
     ev = recording.events
     assert recording.speed_at(ev["estop"] - 0.05) > 0.05, "the arm was not moving when the e-stop was pressed"
-    assert recording.max_speed_between(ev["estop"] + 0.5, ev["reset"]) < 0.01, "arm still moving after e-stop"
+    residual = recording.max_speed_between(ev["estop"] + 0.5, ev["reset"])
+    print(f"max joint speed from 0.5 s after the e-stop until reset: {residual:.4f} rad/s")
+    assert residual < 0.01, "arm still moving after e-stop"
     chunks_while_stopped = [s for s in recording.chunk_stamps if ev["estop"] + 0.5 < s < ev["reset"]]
     assert chunks_while_stopped, "the policy must keep sending chunks during the stop for this test to mean anything"
     assert recording.reset_response.success, recording.reset_response.message

@@ -8,6 +8,7 @@ generator brings the arm smoothly to rest, so a controller that stops sending
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from abc import ABC, abstractmethod
@@ -71,17 +72,26 @@ class FrankyArm(ArmBackend):
         relative_dynamics_factor: float,
         gripper_speed: float,
         connect_timeout_s: float = 5.0,
+        realtime: bool = False,
     ):
         import franky
 
         self._franky = franky
         _check_reachable(robot_ip, connect_timeout_s)
+        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
         try:
-            self._robot = franky.Robot(robot_ip, realtime_config=franky.RealtimeConfig.Ignore)
+            realtime_config = franky.RealtimeConfig.Enforce if realtime else franky.RealtimeConfig.Ignore
+            self._robot = franky.Robot(robot_ip, realtime_config=realtime_config)
             self._robot.relative_dynamics_factor = relative_dynamics_factor
             self._gripper = franky.Gripper(robot_ip)
         except Exception as exc:  # franky raises several unrelated types on connect
             raise ArmError(f"robot_ip {robot_ip}: connection failed: {exc}") from None
+        finally:
+            if not realtime:
+                # libfranka raises the *calling* thread to real-time priority; every Python thread
+                # started from it would inherit that and, without an RT kernel set up for it,
+                # could starve the machine (the sim world shares it).
+                os.sched_setscheduler(0, policy, param)
         self._duration = franky.Duration(max(1, int(round(command_timeout_s * 1000))))
         self._gripper_speed = gripper_speed
         self._gripper_target: float | None = None

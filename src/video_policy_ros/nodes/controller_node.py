@@ -33,6 +33,7 @@ def build_control_loop(config: ControllerConfig, on_state) -> ControlLoop:
         relative_dynamics_factor=config.relative_dynamics_factor,
         gripper_speed=config.gripper_speed,
         connect_timeout_s=config.connect_timeout_s,
+        realtime=config.realtime,
     )
     limits = CommandLimits(
         max_linear_speed=config.max_linear_speed,
@@ -63,6 +64,8 @@ class ControllerNode(StackNode):
         self.get_logger().info(f"controlling the FR3 at {self.config.robot_ip} at {self.config.loop_rate_hz:.0f} Hz")
 
     def _publish_state(self, state: ArmState) -> None:  # control thread
+        if not self.context.ok():  # shutting down: the control loop outlives the context briefly
+            return
         self._joint_pub.publish(conv.joint_state_msg(state))
         self._pose_pub.publish(conv.pose_msg(state.stamp, state.tcp_pose))
 

@@ -61,7 +61,9 @@ class SimWorldNode(StackNode):
         self.finished = False
         self.exit_code: int | None = None
 
-    def _publish_frame(self, frame: CameraFrame) -> None:
+    def _publish_frame(self, frame: CameraFrame) -> None:  # render thread
+        if not self.context.ok():  # shutting down: the render thread outlives the context briefly
+            return
         cam = self._cameras[frame.camera]
         self._image_pubs[frame.camera].publish(conv.image_to_msg(frame))
         self._info_pubs[frame.camera].publish(

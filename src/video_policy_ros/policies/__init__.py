@@ -12,9 +12,9 @@ def build_policy(config: InferenceConfig) -> Policy:
 
         return ScriptedExpertPolicy(config.load_sim_world(), config.cameras)
     if config.policy == "video_policy":
-        from video_policy_ros.policies.video_policy import VideoPolicyAdapter
+        from video_policy_ros.policies.video_policy import VideoPolicy
 
-        return VideoPolicyAdapter.from_checkpoint(config.model)
+        return VideoPolicy.from_checkpoint(config.model, device="auto", expected_cameras=config.cameras)
     raise ValueError(f"unknown policy '{config.policy}'")  # unreachable: the config validates names
 
 

@@ -103,7 +103,7 @@ def add_scene(worldbody: ET.Element, layout: SceneLayout, cameras: tuple[SimCame
         if cam.mount == "hand":
             if hand is None:
                 raise ValueError(f"camera '{cam.name}' is mounted on the hand but '{HAND_BODY}' is not in the scene")
-            # Looks along the hand's +z (towards the fingers), image up = hand +x.
+            # Looks along the hand's +z (towards the fingers), image up = hand +y.
             ET.SubElement(
                 hand, "camera", name=cam.name, pos=" ".join(map(str, cam.position)),
                 quat="0 0 1 0", fovy=str(cam.fovy_deg),
