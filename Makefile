@@ -34,6 +34,9 @@ $(STAMP): requirements.txt setup.py package.xml $(shell find src launch config r
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps --force-reinstall .
+	# pip copies lib/<package>/ as data: point its executables at this venv's python, so that
+	# `ros2 run` / `ros2 launch` work without activating the venv first.
+	sed -i '1s|.*|#!$(abspath $(BIN))/python|' $(VENV)/lib/video_policy_ros/*
 	@grep -q AMENT_PREFIX_PATH $(BIN)/activate || echo 'export AMENT_PREFIX_PATH="$$VIRTUAL_ENV$${AMENT_PREFIX_PATH:+:$$AMENT_PREFIX_PATH}"' >> $(BIN)/activate
 	touch $(STAMP)
 

@@ -1,6 +1,7 @@
 """ament_python package: installs the Python package, launch files, configs, RViz config,
 models and the ament index marker, plus executables in lib/<package>/ for ``ros2 run``."""
 
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -11,6 +12,15 @@ NODES = ["sim_world", "controller", "inference", "camera"]
 
 def share(folder: str, pattern: str = "*") -> tuple[str, list[str]]:
     return (f"share/{PACKAGE}/{folder}", [f for f in glob(f"{folder}/{pattern}")])
+
+
+def share_tree(folder: str) -> list[tuple[str, list[str]]]:
+    """Every file under ``folder`` (e.g. checkpoint folders in models/), keeping sub-folders."""
+    return [
+        (f"share/{PACKAGE}/{root}", [os.path.join(root, f) for f in files])
+        for root, _, files in os.walk(folder)
+        if files
+    ]
 
 
 setup(
@@ -25,7 +35,7 @@ setup(
         share("config", "*.yaml"),
         share("rviz", "*.rviz"),
         share("calibration", "*.yaml"),
-        share("models", "*.md"),
+        *share_tree("models"),
         # pip ignores setup.cfg's install_scripts; launch_ros looks in lib/<package>/.
         (f"lib/{PACKAGE}", [f"scripts/{n}" for n in NODES]),
     ],

@@ -116,6 +116,7 @@ class InferenceConfig(_Strict):
     model: Path | None = Field(None, description="checkpoint folder for policy=video_policy")
     cameras: tuple[str, ...] = ("front", "wrist")
     rate_hz: float = Field(2.0, gt=0, le=50.0, description="how often a new chunk is requested")
+    publish_predicted_video: bool = Field(True, description="video_policy: decode and publish the predicted frames")
     max_observation_age_s: PositiveFloat = 0.5
     default_instruction: str = ""
     sim_world_config: Path | None = Field(

@@ -8,12 +8,13 @@ def random_quat(rng):
     return g.quat_normalize(rng.normal(size=4))
 
 
-def test_rotvec_roundtrip():
+def test_rotvec_roundtrip_batched_including_near_pi_and_tiny_angles():
     rng = np.random.default_rng(0)
-    for _ in range(50):
-        q = random_quat(rng)
-        back = g.rotvec_to_quat(g.quat_to_rotvec(q))
-        assert min(np.abs(back - q).max(), np.abs(back + q).max()) < 1e-9
+    r = rng.normal(size=(100, 3))
+    r = r / np.linalg.norm(r, axis=1, keepdims=True) * rng.uniform(0, np.pi - 1e-3, (100, 1))
+    assert np.allclose(g.quat_to_rotvec(g.rotvec_to_quat(r)), r, atol=1e-9)
+    assert np.allclose(g.quat_to_rotvec(np.array([0.0, 0, 0, 1])), 0)
+    assert np.allclose(g.rotvec_to_quat(np.array([1e-12, 0, 0])), [5e-13, 0, 0, 1])
 
 
 def test_matrix_roundtrip():

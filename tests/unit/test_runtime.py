@@ -74,3 +74,14 @@ def test_assembler_reports_what_is_missing_or_stale():
     observation, problem = a.build(now)
     assert problem == "" and list(observation.frames) == ["front", "wrist"]
     assert observation.stamp == now - 0.1  # the oldest measurement in it
+
+
+def test_filmstrip_tiles_frames_left_to_right_and_enlarges_small_ones():
+    from video_policy_ros.runtime.visualization import filmstrip
+
+    frames = np.zeros((3, 16, 16, 3), np.uint8)
+    for i in range(3):
+        frames[i, :, :, i] = 255
+    strip = filmstrip(frames, min_height=96)
+    assert strip.shape == (96, 3 * 96, 3)
+    assert [int(np.argmax(strip[50, 96 * i + 50])) for i in range(3)] == [0, 1, 2]

@@ -24,6 +24,7 @@ from video_policy_ros.nodes.qos import TASK_QOS
 from video_policy_ros.policies import build_policy
 from video_policy_ros.runtime.async_worker import AsyncPolicyRunner
 from video_policy_ros.runtime.observation import ObservationAssembler
+from video_policy_ros.runtime.visualization import filmstrip
 from video_policy_ros.types import CameraFrame, PolicyOutput
 
 
@@ -97,9 +98,9 @@ class InferenceNode(StackNode):
         self._action_pub.publish(poses)
         self._path_pub.publish(conv.path_markers(output.chunk))
         for cam, frames in (output.predicted_frames or {}).items():
-            if cam in self._video_pubs:
-                for frame in frames:
-                    self._video_pubs[cam].publish(conv.image_to_msg(CameraFrame(cam, output.chunk.stamp, frame)))
+            if cam in self._video_pubs:  # one filmstrip per chunk: RViz shows the whole prediction at once
+                strip = CameraFrame(cam, output.chunk.stamp, filmstrip(frames))
+                self._video_pubs[cam].publish(conv.image_to_msg(strip))
         self._latencies = (self._latencies + [latency_s])[-50:]
         self._chunks += 1
 

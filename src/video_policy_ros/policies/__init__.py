@@ -14,7 +14,9 @@ def build_policy(config: InferenceConfig) -> Policy:
     if config.policy == "video_policy":
         from video_policy_ros.policies.video_policy import VideoPolicy
 
-        return VideoPolicy.from_checkpoint(config.model, device="auto", expected_cameras=config.cameras)
+        return VideoPolicy.from_checkpoint(
+            config.model, device="auto", expected_cameras=config.cameras, return_frames=config.publish_predicted_video
+        )
     raise ValueError(f"unknown policy '{config.policy}'")  # unreachable: the config validates names
 
 
