@@ -117,6 +117,8 @@ class InferenceConfig(_Strict):
     cameras: tuple[str, ...] = ("front", "wrist")
     rate_hz: float = Field(2.0, gt=0, le=50.0, description="how often a new chunk is requested")
     publish_predicted_video: bool = Field(True, description="video_policy: decode and publish the predicted frames")
+    num_steps: int | None = Field(None, ge=1, le=200, description="video_policy: sampler steps (None: the checkpoint's)")
+    guidance: float | None = Field(None, ge=1.0, le=20.0, description="video_policy: CFG scale, 1 = off (None: the checkpoint's)")
     max_observation_age_s: PositiveFloat = 0.5
     default_instruction: str = ""
     sim_world_config: Path | None = Field(

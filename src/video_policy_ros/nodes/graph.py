@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", choices=["scripted_expert", "video_policy"], help="override the inference YAML")
     parser.add_argument("--model", type=Path, help="checkpoint folder for --policy video_policy")
     parser.add_argument("--cameras", help="comma-separated camera names, e.g. front,wrist")
+    parser.add_argument("--num-steps", type=int, help="video_policy: sampler steps")
+    parser.add_argument("--guidance", type=float, help="video_policy: classifier-free guidance (1 = off)")
     parser.add_argument("--seed", type=int, help="sim scene seed")
     parser.add_argument("--config-dir", type=Path, help="folder with sim_world/controller/inference/camera.yaml")
     parser.add_argument("--output-dir", type=Path, help="where the sim world writes its video")
@@ -51,7 +53,7 @@ def load_configs(args: argparse.Namespace) -> dict[str, object]:
         "inference": load_yaml(
             InferenceConfig, path("inference"),
             {"policy": args.policy, "model": args.model, "cameras": cameras, "sim_seed": args.seed,
-             "sim_world_config": path("sim_world")},
+             "sim_world_config": path("sim_world"), "num_steps": args.num_steps, "guidance": args.guidance},
         ),
     }
     if args.use_sim:
@@ -80,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
+    # The controller's 200 Hz loop and a torch policy share one GIL here. With the default
+    # 5 ms switch interval every hand-over can wait that long, which stretched a 0.4 s chunk
+    # to several seconds; 0.5 ms keeps both responsive. (ros2 launch gives each node a process.)
+    sys.setswitchinterval(0.0005)
     sim = start_sim_world(configs["sim_world"]) if "sim_world" in configs else None
     rclpy.init()
     nodes = []

@@ -32,7 +32,7 @@ class InferenceNode(StackNode):
     def __init__(self, config: InferenceConfig | None = None, **node_kwargs):
         super().__init__("inference", **node_kwargs)
         self.config = config or load_node_config(
-            self, "inference", InferenceConfig, ("policy", "model", "cameras", "sim_seed", "sim_world_config")
+            self, "inference", InferenceConfig, ("policy", "model", "cameras", "sim_seed", "sim_world_config", "num_steps", "guidance")
         )
         self.policy = build_policy(self.config)
         self.assembler = ObservationAssembler(
@@ -93,6 +93,8 @@ class InferenceNode(StackNode):
     # ---------------------------------------------------------------- outputs (worker thread)
 
     def _publish_output(self, output: PolicyOutput, latency_s: float) -> None:
+        if not self.context.ok():  # shutting down: the worker outlives the context briefly
+            return
         poses, gripper = conv.chunk_to_msgs(output.chunk)
         self._gripper_pub.publish(gripper)  # first, so the controller can pair it with the poses
         self._action_pub.publish(poses)

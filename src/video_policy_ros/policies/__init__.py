@@ -15,7 +15,8 @@ def build_policy(config: InferenceConfig) -> Policy:
         from video_policy_ros.policies.video_policy import VideoPolicy
 
         return VideoPolicy.from_checkpoint(
-            config.model, device="auto", expected_cameras=config.cameras, return_frames=config.publish_predicted_video
+            config.model, device="auto", expected_cameras=config.cameras, return_frames=config.publish_predicted_video,
+            num_steps=config.num_steps, guidance=config.guidance,
         )
     raise ValueError(f"unknown policy '{config.policy}'")  # unreachable: the config validates names
 
