@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from video_policy_ros.data.episode import Episode
-from video_policy_ros.model.pose import quat_mul, rotvec_to_quat
+from video_policy_ros.geometry import quat_multiply, rotvec_to_quat
 
 GRIPPER_DOWN = np.array([1.0, 0.0, 0.0, 0.0])  # xyzw: pi about x, the FR3's usual grasp orientation
 
@@ -24,7 +24,7 @@ def make_episode(seed: int, cameras=("front",), length: int = 24, size: int = 32
     direction /= np.linalg.norm(direction)
     pos = np.array([0.4, 0.0, 0.3]) + 0.005 * t[:, None] * direction
     yaw = 0.02 * t * (1 if seed % 2 else -1)
-    quat = quat_mul(rotvec_to_quat(np.stack([np.zeros(length), np.zeros(length), yaw], -1)),
+    quat = quat_multiply(rotvec_to_quat(np.stack([np.zeros(length), np.zeros(length), yaw], -1)),
                     np.broadcast_to(GRIPPER_DOWN, (length, 4)))
     gripper = np.where(t < length // 2, 0.04, 0.0)
     frames = {}
