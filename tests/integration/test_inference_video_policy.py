@@ -69,7 +69,9 @@ def test_inference_node_publishes_chunks_and_predicted_video(checkpoint):
                 pub.publish(conv.image_to_msg(CameraFrame(c, now, np.zeros((48, 64, 3), np.uint8))))
             sent_stamps.append(now)
             pose_pub.publish(conv.pose_msg(now, TCP))
-            executor.spin_once(timeout_sec=0.05)
+            end = now + 1 / 15  # a camera's pace: flooding the node would starve the policy thread of the GIL
+            while time.time() < end:
+                executor.spin_once(timeout_sec=max(end - time.time(), 0.0))
     finally:
         node.close()
         executor.shutdown()

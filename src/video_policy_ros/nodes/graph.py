@@ -82,10 +82,9 @@ def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
-    # The controller's 200 Hz loop and a torch policy share one GIL here. With the default
-    # 5 ms switch interval every hand-over can wait that long, which stretched a 0.4 s chunk
-    # to several seconds; 0.5 ms keeps both responsive. (ros2 launch gives each node a process.)
-    sys.setswitchinterval(0.0005)
+    from video_policy_ros.nodes.base import configure_process
+
+    configure_process()
     sim = start_sim_world(configs["sim_world"]) if "sim_world" in configs else None
     rclpy.init()
     nodes = []

@@ -17,6 +17,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
 from video_policy_ros.config import default_config_path, load_yaml
+from video_policy_ros.nodes.base import configure_process
 from video_policy_ros.errors import StackError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -43,6 +44,7 @@ def run_node(node_factory, args: list[str] | None = None) -> int:
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(levelname)s: %(message)s")
+    configure_process()
     rclpy.init(args=args)
     node = None
     try:
