@@ -7,12 +7,14 @@ that names the file and the key.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from video_policy_ros.errors import StackError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from video_policy_ros.errors import StackError
 
 PACKAGE = "video_policy_ros"
 REPO_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
@@ -201,16 +203,20 @@ def load_yaml(model: type[ModelT], path: str | Path | None, overrides: dict[str,
 
 
 def default_config_path(node: str) -> Path:
-    """The node's YAML: the source tree's config/ when running from a checkout, else share/."""
-    source = REPO_CONFIG_DIR / f"{node}.yaml"
-    if source.is_file():
-        return source
+    """The node's YAML: the source tree's config/ when running from a checkout, else the
+    installed share/ (this interpreter's prefix, then the ament index)."""
+    for candidate in (
+        REPO_CONFIG_DIR / f"{node}.yaml",
+        Path(sys.prefix) / "share" / PACKAGE / "config" / f"{node}.yaml",
+    ):
+        if candidate.is_file():
+            return candidate
     try:
         from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
         return Path(get_package_share_directory(PACKAGE)) / "config" / f"{node}.yaml"
     except (ImportError, PackageNotFoundError, OSError):
         raise ConfigError(
-            f"cannot find {node}.yaml: not in a source checkout and package '{PACKAGE}' is not in the ament index "
-            "(set AMENT_PREFIX_PATH to the install prefix, or pass config_file)"
+            f"cannot find {node}.yaml: not in a source checkout, not installed under {sys.prefix}, and package "
+            f"'{PACKAGE}' is not in the ament index (set AMENT_PREFIX_PATH to the install prefix, or pass config_file)"
         ) from None
