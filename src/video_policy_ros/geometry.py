@@ -99,11 +99,14 @@ def interpolate_pose(p0: np.ndarray, p1: np.ndarray, s: float) -> np.ndarray:
 
 
 def pose_delta(reference: np.ndarray, pose: np.ndarray) -> np.ndarray:
-    """``(dx, dy, dz, rx, ry, rz)`` taking ``reference`` to ``pose`` (both in the base frame)."""
-    return np.concatenate([pose[:3] - reference[:3], rotation_error(pose[3:], reference[3:])])
+    """``(..., 6)`` ``(dx, dy, dz, rx, ry, rz)`` taking ``reference`` ``(7,)`` to ``pose`` ``(..., 7)``.
+
+    Both in the base frame: ``pose.q = exp(r) * reference.q``.
+    """
+    return np.concatenate([pose[..., :3] - reference[:3], rotation_error(pose[..., 3:], reference[3:])], axis=-1)
 
 
 def apply_delta(reference: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`pose_delta`."""
-    q = quat_multiply(rotvec_to_quat(delta[3:]), reference[3:])
-    return np.concatenate([reference[:3] + delta[:3], quat_normalize(q)])
+    """Inverse of :func:`pose_delta`: ``(..., 6)`` deltas → ``(..., 7)`` poses."""
+    q = quat_multiply(rotvec_to_quat(delta[..., 3:]), reference[3:])
+    return np.concatenate([reference[:3] + delta[..., :3], quat_normalize(q)], axis=-1)

@@ -18,7 +18,6 @@ FR3_ARM_JOINTS = tuple(f"fr3_joint{i}" for i in range(1, 8))
 FR3_FINGER_JOINT = "fr3_finger_joint1"
 TCP_FRAME = "fr3_hand_tcp"
 BASE_FRAME = "fr3_link0"
-GRIPPER_OPEN = 0.04  # fr3_finger_joint1 at full opening, metres
 
 
 def _check_pose_array(name: str, poses: np.ndarray, ndim: int) -> np.ndarray:

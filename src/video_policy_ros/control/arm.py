@@ -139,10 +139,6 @@ class FrankyArm(ArmBackend):
     def recover(self) -> None:
         self._robot.recover_from_errors()
 
-    @property
-    def has_errors(self) -> bool:
-        return bool(self._robot.has_errors)
-
     def close(self) -> None:
         try:
             self.halt()

@@ -57,7 +57,6 @@ class ArmCommander:
         self.limits = limits
         self._trajectory: Trajectory | None = None
         self._latched: str | None = None  # reason of the active stop, None when running
-        self._last_sample: TrajectorySample | None = None
 
     # ------------------------------------------------------------------ inputs
 

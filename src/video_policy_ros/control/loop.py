@@ -15,7 +15,7 @@ from collections import deque
 from typing import Callable
 
 from video_policy_ros.control.arm import ArmBackend, ArmError
-from video_policy_ros.control.commander import ArmCommand, ArmCommander, ChunkRejected
+from video_policy_ros.control.commander import ArmCommander, ChunkRejected
 from video_policy_ros.types import ActionChunk, ArmState
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,6 @@ class ControlLoop:
         self._thread = threading.Thread(target=self._run, name="control-loop", daemon=True)
         self._error: BaseException | None = None
         self.cycle_times: deque[float] = deque(maxlen=500)  # for diagnostics
-        self.last_command: ArmCommand | None = None
         self._halt_sent = False
 
     def start(self) -> None:
@@ -121,7 +120,6 @@ class ControlLoop:
         with self._lock:
             self._state = state
             command = self.commander.command(self._clock(), state)
-        self.last_command = command
         self._on_state(state)
         if command.halt:
             if not self._halt_sent:  # one stop motion; re-sending would restart its profile

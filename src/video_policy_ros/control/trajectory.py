@@ -37,10 +37,6 @@ class Trajectory:
         self.gripper = np.asarray(gripper, dtype=np.float64)
 
     @classmethod
-    def hold(cls, now: float, pose: np.ndarray, gripper: float) -> "Trajectory":
-        return cls(np.array([now]), pose[None], np.array([gripper]))
-
-    @classmethod
     def splice(cls, chunk: ActionChunk, now: float, start: TrajectorySample) -> "Trajectory | None":
         """Trajectory from ``start`` (what is commanded at ``now``) through the chunk's future points.
 
@@ -53,10 +49,6 @@ class Trajectory:
         poses = np.concatenate([start.pose[None], chunk.poses[future]])
         gripper = np.concatenate([[start.gripper], chunk.gripper[future]])
         return cls(times, poses, gripper)
-
-    @property
-    def end_time(self) -> float:
-        return float(self.times[-1])
 
     def sample(self, t: float) -> TrajectorySample:
         if t >= self.times[-1]:

@@ -14,8 +14,6 @@ class VideoRecorder:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fps = fps
-        self.frames_written = 0
-        self.frames_dropped = 0
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=max_queue)
         self._thread = threading.Thread(target=self._run, name="video-recorder", daemon=True)
         self._error: BaseException | None = None
@@ -24,8 +22,8 @@ class VideoRecorder:
     def add(self, image: np.ndarray) -> None:
         try:
             self._queue.put_nowait(image)
-        except queue.Full:
-            self.frames_dropped += 1
+        except queue.Full:  # the producer must never wait: a dropped frame only shortens the video
+            pass
 
     def close(self) -> Path:
         """Finish the file and return its path; raises if writing failed."""
@@ -42,7 +40,6 @@ class VideoRecorder:
             with imageio.get_writer(self.path, fps=self.fps, codec="libx264", macro_block_size=8) as writer:
                 while (image := self._queue.get()) is not None:
                     writer.append_data(image)
-                    self.frames_written += 1
         except BaseException as exc:  # surfaced by close()
             self._error = exc
             while self._queue.get() is not None:  # unblock the producer until close()

@@ -43,6 +43,10 @@ class SimWorldNode(StackNode):
             for c in self.config.cameras
         }
         self._cameras = {c.name: c for c in self.config.cameras}
+        # Built once per camera; only the stamp changes per frame.
+        self._infos = {
+            c.name: conv.camera_info_msg(c.name, 0.0, c.width, c.height, camera_intrinsics(c)) for c in self.config.cameras
+        }
         self._frame_counts = {c.name: 0 for c in self.config.cameras}
         self._task_pub = self.create_publisher(String, "/task", TASK_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -64,11 +68,10 @@ class SimWorldNode(StackNode):
     def _publish_frame(self, frame: CameraFrame) -> None:  # render thread
         if not self.context.ok():  # shutting down: the render thread outlives the context briefly
             return
-        cam = self._cameras[frame.camera]
         self._image_pubs[frame.camera].publish(conv.image_to_msg(frame))
-        self._info_pubs[frame.camera].publish(
-            conv.camera_info_msg(frame.camera, frame.stamp, cam.width, cam.height, camera_intrinsics(cam))
-        )
+        info = self._infos[frame.camera]
+        info.header.stamp = conv.to_time(frame.stamp)
+        self._info_pubs[frame.camera].publish(info)
         self._frame_counts[frame.camera] += 1
         if self._recorder is not None and frame.camera == self.config.record_camera:
             self._recorder.add(frame.image)

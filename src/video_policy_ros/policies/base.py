@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable
 
 from video_policy_ros.types import Observation, PolicyOutput
 
@@ -30,5 +29,3 @@ class Policy(ABC):
         """One line for logs and diagnostics."""
         return type(self).__name__
 
-
-PolicyFactory = Callable[..., Policy]

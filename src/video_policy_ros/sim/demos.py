@@ -34,14 +34,13 @@ def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, f
     from video_policy_ros.nodes.controller_node import build_control_loop  # noqa: PLC0415 (franky on demand)
     from video_policy_ros.sim.expert import ScriptedExpert
     from video_policy_ros.sim.world import SimWorld
-    from video_policy_ros.types import ArmState, CameraFrame
+    from video_policy_ros.types import CameraFrame
 
     latest: dict[str, CameraFrame] = {}
-    state: list[ArmState] = []
     frames: dict[str, list[np.ndarray]] = {c.name: [] for c in world_config.cameras}
     poses, gripper = [], []
     with SimWorld(world_config, on_frame=lambda f: latest.__setitem__(f.camera, f)) as world:
-        loop = build_control_loop(controller, lambda s: state.__setitem__(slice(None), [s]))
+        loop = build_control_loop(controller, on_state=lambda state: None)
         loop.start()
         try:
             expert = ScriptedExpert(world.layout)
@@ -54,7 +53,7 @@ def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, f
                 now = time.monotonic()
                 if world.done.is_set() and end == float("inf"):
                     end = now + SETTLE_AFTER_DONE_S
-                current = state[-1]
+                current = loop.latest_state
                 if now >= next_plan:
                     loop.submit_chunk(expert.plan(current.tcp_pose, current.stamp))
                     next_plan += 0.5
