@@ -1,15 +1,22 @@
 """Video Policy on a Franka FR3: sim world (or camera drivers), inference, controller, RViz.
 
     ros2 launch video_policy_ros franka.launch.py                       # simulated FR3 + cameras
+    ros2 launch video_policy_ros franka.launch.py exit_on_done:=true    # one sim episode; exit status = result
     ros2 launch video_policy_ros franka.launch.py use_sim:=false robot_ip:=172.16.0.2 \\
         policy:=video_policy model:=/path/to/checkpoint cameras:=front,wrist
 
 Every node reads its YAML from <config_dir>/<node>.yaml (the same files
-``video-policy run`` reads); the arguments below override single keys.
+``video-policy run`` reads); the arguments below override single keys. Nodes start
+at the same instant in no particular order and wait for each other. Every node is
+required: when one dies, the launch names it and its last error line and stops the
+rest. Relative paths (``model``, ``output_dir``) resolve against the data home,
+``$VIDEO_POLICY_ROS_HOME`` (default ``~/.ros/video_policy_ros``); shipped
+checkpoints (``models/...``) are found in the package.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, Shutdown
+from launch.event_handlers import OnProcessExit, OnProcessIO
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -22,56 +29,136 @@ ARGUMENTS = {
     "policy": ("scripted_expert", "scripted_expert (sim only) or video_policy"),
     "model": ("", "checkpoint folder for policy:=video_policy"),
     "cameras": ("front,wrist", "comma-separated camera names the policy reads"),
-    "rviz": ("false", "start RViz with the predicted video and path"),
+    "num_steps": ("", "video_policy: sampler steps (empty: the checkpoint's)"),
+    "guidance": ("", "video_policy: classifier-free guidance, 1.0 = off (empty: the checkpoint's)"),
+    "rviz": ("false", "start RViz with the predicted video and path (needs rviz2)"),
     "seed": ("0", "sim scene seed"),
+    "exit_on_done": ("false", "sim: end the launch when the episode ends, exit status 0 on success"),
+    "output_dir": ("", "sim: where episode videos go (empty: the YAML's; relative: under the data home)"),
+    "log_level": ("info", "debug, info, warn, error or fatal, for every node"),
     "config_dir": ("", "folder with sim_world/controller/inference/camera.yaml (default: installed config/)"),
 }
+
+
+class NodeDied(RuntimeError):
+    """Raised inside launch's event loop: launch logs it, stops every node and exits 1."""
 
 
 def _is_true(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _without_empty(values: dict) -> dict:
+    return {k: v for k, v in values.items() if v not in ("", None)}
+
+
+def _parameters(arg: dict, config_dir: str) -> dict[str, dict]:
+    """Per node: its config file plus the launch arguments that override its keys."""
+    cameras = [c.strip() for c in arg["cameras"].split(",") if c.strip()]
+    use_sim = _is_true(arg["use_sim"])
+    numeric = {"num_steps": int, "guidance": float}
+    inference = {
+        "use_sim": use_sim, "policy": arg["policy"], "model": arg["model"], "cameras": cameras,
+        **{k: cast(arg[k]) for k, cast in numeric.items() if arg[k]},
+    }
+    if use_sim:
+        inference.update(sim_seed=int(arg["seed"]), sim_world_config=f"{config_dir}/sim_world.yaml")
+    nodes = {
+        "controller": {"robot_ip": arg["robot_ip"]},
+        "inference": inference,
+    }
+    if use_sim:
+        nodes["sim_world"] = {
+            "seed": int(arg["seed"]), "robot_ip": arg["robot_ip"], "output_dir": arg["output_dir"],
+            "exit_on_done": _is_true(arg["exit_on_done"]),
+        }
+    else:
+        nodes.update({f"camera_{name}": {"name": name} for name in cameras})
+    return {name: _without_empty(values) for name, values in nodes.items()}
+
+
+def _check_configs(parameters: dict[str, dict], config_dir: str) -> None:
+    """Refuse a bad configuration before anything starts (each node checks again on its own)."""
+    try:
+        from video_policy_ros.config import NODE_CONFIGS, load_yaml
+    except ImportError:  # launch runs under a Python without this package's dependencies
+        return
+    for name, overrides in parameters.items():
+        kind = "camera" if name.startswith("camera_") else name
+        load_yaml(NODE_CONFIGS[kind], f"{config_dir}/{kind}.yaml", overrides)
+
+
+def _check_rviz() -> None:
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+    try:
+        get_package_prefix("rviz2")
+    except PackageNotFoundError:
+        raise RuntimeError(
+            "rviz:=true but rviz2 is not installed here (no package 'rviz2' on AMENT_PREFIX_PATH): install "
+            "ros-kilted-rviz2, or run rviz2 -d <share>/rviz/video_policy.rviz on a machine with the same ROS_DOMAIN_ID"
+        ) from None
+
+
+class _LastErrorLines:
+    """Per node, the last stderr line that reads like an error (else its last line), for the death notice."""
+
+    MARKERS = ("error", "fatal", "exception")
+
+    def __init__(self):
+        self.errors: dict[str, str] = {}
+        self.last: dict[str, str] = {}
+
+    def on_stderr(self, event) -> None:
+        for line in filter(None, map(str.strip, event.text.decode(errors="replace").splitlines())):
+            self.last[event.process_name] = line
+            if any(marker in line.lower() for marker in self.MARKERS):
+                self.errors[event.process_name] = line
+
+    def of(self, process_name: str) -> str:
+        return self.errors.get(process_name) or self.last.get(process_name) or "no output on stderr"
+
+
+def _on_exit(node_name: str, last_errors: _LastErrorLines, episode_node: str | None):
+    def handler(event, context):
+        if context.is_shutdown:
+            return None  # stopping on purpose (Ctrl-C or another node's death)
+        if node_name == episode_node:
+            if event.returncode == 0:
+                return [Shutdown(reason="the episode ended: SUCCESS")]
+            raise NodeDied(f"the episode ended without success (sim_world exit code {event.returncode})")
+        raise NodeDied(
+            f"required node '{node_name}' died (exit code {event.returncode}): {last_errors.of(event.process_name)}"
+        )
+
+    return handler
+
+
 def _nodes(context):
     arg = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     share = FindPackageShare(PACKAGE).perform(context)
     config_dir = arg["config_dir"] or f"{share}/config"
+    parameters = _parameters(arg, config_dir)
+    _check_configs(parameters, config_dir)
+    if _is_true(arg["rviz"]):
+        _check_rviz()
 
-    def config(node: str) -> dict:
-        return {"config_file": f"{config_dir}/{node}.yaml"}
-
-    cameras = [c.strip() for c in arg["cameras"].split(",") if c.strip()]
-    inference_params = {**config("inference"), "policy": arg["policy"], "cameras": cameras}
-    if arg["model"]:
-        inference_params["model"] = arg["model"]
+    ros_arguments = ["--log-level", arg["log_level"]]
+    last_errors = _LastErrorLines()
+    episode_node = "sim_world" if _is_true(arg["exit_on_done"]) else None
     actions = []
-    if _is_true(arg["use_sim"]):
-        inference_params["sim_seed"] = int(arg["seed"])
-        inference_params["sim_world_config"] = f"{config_dir}/sim_world.yaml"
-        actions.append(
-            Node(
-                package=PACKAGE, executable="sim_world", name="sim_world", output="screen",
-                parameters=[{**config("sim_world"), "seed": int(arg["seed"]), "robot_ip": arg["robot_ip"]}],
-                additional_env={"MUJOCO_GL": "egl"},
-            )
+    for name, values in parameters.items():
+        kind = "camera" if name.startswith("camera_") else name
+        node = Node(
+            package=PACKAGE, executable=kind, name=name, output="screen", ros_arguments=ros_arguments,
+            parameters=[{"config_file": f"{config_dir}/{kind}.yaml", **values}],
+            additional_env={"MUJOCO_GL": "egl"} if kind == "sim_world" else None,
         )
-    else:
-        for camera in cameras:
-            actions.append(
-                Node(
-                    package=PACKAGE, executable="camera", name=f"camera_{camera}", output="screen",
-                    parameters=[{**config("camera"), "name": camera}],
-                )
-            )
-    actions.append(
-        Node(
-            package=PACKAGE, executable="controller", name="controller", output="screen",
-            parameters=[{**config("controller"), "robot_ip": arg["robot_ip"]}],
-        )
-    )
-    actions.append(
-        Node(package=PACKAGE, executable="inference", name="inference", output="screen", parameters=[inference_params])
-    )
+        actions += [
+            RegisterEventHandler(OnProcessIO(target_action=node, on_stderr=last_errors.on_stderr)),
+            RegisterEventHandler(OnProcessExit(target_action=node, on_exit=_on_exit(name, last_errors, episode_node))),
+            node,
+        ]
     if _is_true(arg["rviz"]):
         actions.append(
             Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", f"{share}/rviz/video_policy.rviz"])

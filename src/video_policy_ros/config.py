@@ -7,12 +7,13 @@ that names the file and the key.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from video_policy_ros.errors import StackError
 
@@ -22,12 +23,44 @@ REPO_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 PositiveFloat = Annotated[float, Field(gt=0)]
 
 
+def data_home() -> Path:
+    """Where relative paths in node configuration point: ``$VIDEO_POLICY_ROS_HOME``, else
+    ``$ROS_HOME/video_policy_ros`` (``~/.ros/video_policy_ros``). Nodes started by launch run
+    in whatever directory the user happened to be in, so "relative to the current directory"
+    would scatter outputs; command-line tools make their own path flags absolute first."""
+    explicit = os.environ.get("VIDEO_POLICY_ROS_HOME")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    return (Path(os.environ.get("ROS_HOME", "~/.ros")).expanduser() / PACKAGE).resolve()
+
+
+def _resolve_in_data_home(path: Path) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() else data_home() / path
+
+
+def _resolve_input(path: Path) -> Path:
+    """Like an output path, but a file the package ships (``models/...``, ``calibration/...``,
+    ``config/...``) is found there when the data home has nothing of that name."""
+    resolved = _resolve_in_data_home(path)
+    if resolved.exists() or path.expanduser().is_absolute():
+        return resolved
+    for root in (REPO_CONFIG_DIR.parent, Path(sys.prefix) / "share" / PACKAGE):
+        if (root / path).exists():
+            return root / path
+    return resolved
+
+
+OutputPath = Annotated[Path, AfterValidator(_resolve_in_data_home)]
+InputPath = Annotated[Path, AfterValidator(_resolve_input)]
+
+
 class ConfigError(StackError, ValueError):
     """A configuration file or parameter is wrong; the message says which and how to fix it."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 # --------------------------------------------------------------------------- sim world
@@ -67,7 +100,7 @@ class SimWorldConfig(_Strict):
     shadows: bool = False
     task: TaskConfig = TaskConfig()
     record_camera: str | None = "front"
-    output_dir: Path = Path("outputs")
+    output_dir: OutputPath = Field(Path("outputs"), description="episode videos; relative to the data home")
     exit_on_done: bool = False
     publish_task: bool = True
 
@@ -114,8 +147,9 @@ class ControllerConfig(_Strict):
 
 
 class InferenceConfig(_Strict):
+    use_sim: bool = Field(True, description="the robot is the simulated FR3 (false: a real arm)")
     policy: Literal["scripted_expert", "video_policy"] = "scripted_expert"
-    model: Path | None = Field(None, description="checkpoint folder for policy=video_policy")
+    model: InputPath | None = Field(None, description="checkpoint folder for policy=video_policy")
     cameras: tuple[str, ...] = ("front", "wrist")
     rate_hz: float = Field(2.0, gt=0, le=50.0, description="how often a new chunk is requested")
     publish_predicted_video: bool = Field(True, description="video_policy: decode and publish the predicted frames")
@@ -123,7 +157,7 @@ class InferenceConfig(_Strict):
     guidance: float | None = Field(None, ge=1.0, le=20.0, description="video_policy: CFG scale, 1 = off (None: the checkpoint's)")
     max_observation_age_s: PositiveFloat = 0.5
     default_instruction: str = ""
-    sim_world_config: Path | None = Field(
+    sim_world_config: InputPath | None = Field(
         None, description="scripted expert only: the sim world's YAML (None: the installed sim_world.yaml)"
     )
     sim_seed: int | None = Field(None, description="scripted expert only: overrides the seed in sim_world_config")
@@ -135,6 +169,11 @@ class InferenceConfig(_Strict):
 
     @model_validator(mode="after")
     def _model_for_video_policy(self) -> "InferenceConfig":
+        if self.policy == "scripted_expert" and not self.use_sim:
+            raise ValueError(
+                "policy 'scripted_expert' reads the simulated scene's hidden state and cannot drive a real arm "
+                "(use_sim is false): use policy 'video_policy' with a model"
+            )
         if self.policy == "video_policy":
             if self.model is None:
                 raise ValueError("policy 'video_policy' needs model: <checkpoint folder>")
@@ -153,7 +192,7 @@ class CameraDriverConfig(_Strict):
     width: int = Field(640, ge=16)
     height: int = Field(480, ge=16)
     fps: PositiveFloat = 30.0
-    calibration_file: Path | None = None
+    calibration_file: InputPath | None = None
     reconnect_period_s: PositiveFloat = 1.0
 
 
@@ -169,10 +208,13 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 def describe_validation_error(error: ValidationError, source: str) -> str:
     first = error.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "<root>"
+    key = ".".join(str(p) for p in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         return f"{source}: unknown key '{key}' (check the spelling; see config/ for the valid keys)"
-    return f"{source}: invalid value for '{key}': {first['msg']} (got {first.get('input')!r})"
+    if not key:  # a rule across several keys: the message names them
+        return f"{source}: {message}"
+    return f"{source}: invalid value for '{key}': {message} (got {first.get('input')!r})"
 
 
 def build_config(model: type[ModelT], values: dict[str, Any], source: str) -> ModelT:

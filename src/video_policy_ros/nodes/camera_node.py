@@ -30,7 +30,7 @@ DIAGNOSTICS_PERIOD_S = 1.0
 class CameraNode(StackNode):
     def __init__(self, config: CameraDriverConfig | None = None, **node_kwargs):
         super().__init__(f"camera_{config.name}" if config else "camera", **node_kwargs)
-        self.config = config or load_node_config(self, "camera", CameraDriverConfig, ("name", "device", "calibration_file"))
+        self.config = config or load_node_config(self, "camera", CameraDriverConfig)
         c = self.config
         i = intrinsics_for(c)
         # Built once; only the stamp changes per frame.

@@ -48,7 +48,7 @@ def build_control_loop(config: ControllerConfig, on_state) -> ControlLoop:
 class ControllerNode(StackNode):
     def __init__(self, config: ControllerConfig | None = None, **node_kwargs):
         super().__init__("controller", **node_kwargs)
-        self.config = config or load_node_config(self, "controller", ControllerConfig, ("robot_ip",))
+        self.config = config or load_node_config(self, "controller", ControllerConfig)
         self._joint_pub = self.create_publisher(JointState, "/joint_states", 10)
         self._pose_pub = self.create_publisher(PoseStamped, "/ee_pose", 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)

@@ -45,19 +45,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_configs(args: argparse.Namespace) -> dict[str, object]:
     def path(node: str) -> Path:
-        return args.config_dir / f"{node}.yaml" if args.config_dir else default_config_path(node)
+        return args.config_dir.resolve() / f"{node}.yaml" if args.config_dir else default_config_path(node)
 
     cameras = [c.strip() for c in args.cameras.split(",")] if args.cameras else None
+    # Paths typed on this command line are relative to where it runs (config files: to the data home).
+    model, output_dir = (p.resolve() if p is not None else None for p in (args.model, args.output_dir))
     configs: dict[str, object] = {
         "controller": load_yaml(ControllerConfig, path("controller"), {"robot_ip": args.robot_ip}),
         "inference": load_yaml(
             InferenceConfig, path("inference"),
-            {"policy": args.policy, "model": args.model, "cameras": cameras, "sim_seed": args.seed,
+            {"use_sim": args.use_sim, "policy": args.policy, "model": model, "cameras": cameras, "sim_seed": args.seed,
              "sim_world_config": path("sim_world"), "num_steps": args.num_steps, "guidance": args.guidance},
         ),
     }
     if args.use_sim:
-        sim = load_yaml(SimWorldConfig, path("sim_world"), {"seed": args.seed, "output_dir": args.output_dir})
+        sim = load_yaml(SimWorldConfig, path("sim_world"), {"seed": args.seed, "output_dir": output_dir})
         if args.timeout:
             sim = sim.model_copy(update={"task": sim.task.model_copy(update={"timeout_s": args.timeout})})
         configs["sim_world"] = sim.model_copy(update={"robot_ip": configs["controller"].robot_ip})

@@ -31,9 +31,7 @@ from video_policy_ros.types import CameraFrame, PolicyOutput
 class InferenceNode(StackNode):
     def __init__(self, config: InferenceConfig | None = None, **node_kwargs):
         super().__init__("inference", **node_kwargs)
-        self.config = config or load_node_config(
-            self, "inference", InferenceConfig, ("policy", "model", "cameras", "sim_seed", "sim_world_config", "num_steps", "guidance")
-        )
+        self.config = config or load_node_config(self, "inference", InferenceConfig)
         self.policy = build_policy(self.config)
         self.assembler = ObservationAssembler(
             self.config.cameras, self.config.max_observation_age_s, self.config.default_instruction

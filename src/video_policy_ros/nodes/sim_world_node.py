@@ -31,9 +31,7 @@ from video_policy_ros.types import CameraFrame  # noqa: E402
 class SimWorldNode(StackNode):
     def __init__(self, config: SimWorldConfig | None = None, **node_kwargs):
         super().__init__("sim_world", **node_kwargs)
-        self.config = config or load_node_config(
-            self, "sim_world", SimWorldConfig, ("seed", "robot_ip", "exit_on_done", "output_dir")
-        )
+        self.config = config or load_node_config(self, "sim_world", SimWorldConfig)
         self._image_pubs = {
             c.name: self.create_publisher(Image, f"/cameras/{c.name}/image_raw", qos_profile_sensor_data)
             for c in self.config.cameras
@@ -60,6 +58,8 @@ class SimWorldNode(StackNode):
         if self.config.publish_task:
             self._task_pub.publish(String(data=self.world.layout.instruction))
         self.get_logger().info(f"serving a simulated FR3 on {self.config.robot_ip}; task: {self.world.layout.instruction}")
+        if self._recorder is not None:
+            self.get_logger().info(f"recording the {record} camera to {self.video_path}")
         self._last_diag = time.monotonic()
         self._timer = self.create_timer(0.2, self._tick)
         self.finished = False
