@@ -3,6 +3,7 @@ VENV    ?= .venv
 PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+ROS2_LAUNCH ?= ../shared/ros2-launch/install.sh
 APT_PACKAGES := libusb-1.0-0 libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 ffmpeg
 # Tests and the demo keep DDS on this machine.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
@@ -38,6 +39,8 @@ $(STAMP): requirements.txt setup.py package.xml $(shell find src launch config r
 	# `ros2 run` / `ros2 launch` work without activating the venv first.
 	sed -i '1s|.*|#!$(abspath $(BIN))/python|' $(VENV)/lib/video_policy_ros/*
 	@grep -q AMENT_PREFIX_PATH $(BIN)/activate || echo 'export AMENT_PREFIX_PATH="$$VIRTUAL_ENV$${AMENT_PREFIX_PATH:+:$$AMENT_PREFIX_PATH}"' >> $(BIN)/activate
+	# The real `ros2 launch` / `ros2` CLI (not on pip) where the workspace provides its wheels.
+	if [ -x $(ROS2_LAUNCH) ]; then $(ROS2_LAUNCH) $(VENV); else echo "no $(ROS2_LAUNCH): ros2 launch tests will skip"; fi
 	touch $(STAMP)
 
 demo: install

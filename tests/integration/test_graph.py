@@ -1,13 +1,17 @@
 """The whole graph as launch runs it: sim world, controller (franky backend) and inference as
 separate processes, observed from outside through the topic contract only.
 
-One scenario, recorded once: the arm starts moving towards the target, we measure
+One scenario, recorded once: the three processes start at the same instant in a shuffled
+order (as ``ros2 launch`` starts them); the arm starts moving towards the target; the
+inference process is killed and restarted and the arm resumes; we measure
 topic rates and stamps, press the e-stop, check that the arm halts and stays
 halted while the policy keeps sending chunks, reset, and let it finish the task.
 """
 
 from __future__ import annotations
 
+import os
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +40,7 @@ class Recording:
     images: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: {"front": [], "wrist": []})
     joints: list[tuple[float, float, float]] = field(default_factory=list)  # receive, stamp, max |joint velocity|
     chunk_stamps: list[float] = field(default_factory=list)
+    chunk_arrivals: list[float] = field(default_factory=list)
     events: dict[str, float] = field(default_factory=dict)
     reset_response: Trigger.Response | None = None
     sim_output: str = ""
@@ -61,10 +66,17 @@ def recording(tmp_path_factory) -> Recording:
     tmp = tmp_path_factory.mktemp("graph")
     ip = robot_ip_for_this_process()
     rec = Recording()
-    sim = node_process("sim_world", {"robot_ip": ip, "seed": SEED, "exit_on_done": True, "output_dir": tmp}, tmp / "sim.log")
-    time.sleep(2.0)  # the controller connects to the simulated robot, as to a powered-on FR3
-    controller = node_process("controller", {"robot_ip": ip}, tmp / "controller.log")
-    inference = node_process("inference", {"sim_seed": SEED}, tmp / "inference.log")
+    # As launch does: every process at the same instant, in no particular order.
+    order = ["sim_world", "controller", "inference"]
+    random.Random(os.getpid()).shuffle(order)
+    print("start order:", order)
+    params = {
+        "sim_world": {"robot_ip": ip, "seed": SEED, "exit_on_done": True, "output_dir": tmp},
+        "controller": {"robot_ip": ip},
+        "inference": {"sim_seed": SEED},
+    }
+    started = {name: node_process(name, params[name], tmp / f"{name}.log") for name in order}
+    sim, controller = started["sim_world"], started["controller"]
     context = rclpy.Context()
     rclpy.init(context=context)
     node = rclpy.create_node("graph_observer", context=context)
@@ -80,15 +92,25 @@ def recording(tmp_path_factory) -> Recording:
     for cam in rec.images:
         node.create_subscription(Image, f"/cameras/{cam}/image_raw", on_image(cam), qos_profile_sensor_data)
     node.create_subscription(JointState, "/joint_states", on_joints, 10)
-    node.create_subscription(
-        MultiDOFJointTrajectory, "/policy/action_chunk", lambda m: rec.chunk_stamps.append(from_time(m.header.stamp)), 10
-    )
+    def on_chunk(msg: MultiDOFJointTrajectory):
+        rec.chunk_arrivals.append(time.time())
+        rec.chunk_stamps.append(from_time(msg.header.stamp))
+
+    node.create_subscription(MultiDOFJointTrajectory, "/policy/action_chunk", on_chunk, 10)
     estop = node.create_publisher(Bool, "/controller/estop", 10)
     reset = node.create_client(Trigger, "/controller/reset")
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
         wait_for(lambda: rec.joints and rec.joints[-1][2] > 0.05, 60, "the arm to start moving")
+        # The policy process dies and comes back on its own: the graph picks it up again.
+        started["inference"].kill()
+        started["inference"].wait()
+        rec.events["inference_killed"] = time.time()
+        started["inference"] = node_process("inference", params["inference"], tmp / "inference_restarted.log")
+        wait_for(lambda: any(s > rec.events["inference_killed"] for s in rec.chunk_arrivals), 60,
+                 "chunks from the restarted inference node")
+        wait_for(lambda: rec.joints[-1][2] > 0.05, 30, "the arm to move again")
         rec.events["moving"] = time.time()
         time.sleep(1.0)
         estop.publish(Bool(data=True))
@@ -102,14 +124,14 @@ def recording(tmp_path_factory) -> Recording:
         rec.sim_exit_code = sim.wait(timeout=90)
         rec.events["done"] = time.time()
     finally:
-        for process in (inference, controller, sim):
+        for process in started.values():
             stop(process)
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=context)
-        rec.sim_output = (tmp / "sim.log").read_text()
-        for name in ("sim", "controller", "inference"):
-            print(f"----- {name}.log -----\n" + (tmp / f"{name}.log").read_text()[-3000:])
+        rec.sim_output = (tmp / "sim_world.log").read_text()
+        for log in sorted(tmp.glob("*.log")):
+            print(f"----- {log.name} -----\n" + log.read_text()[-3000:])
     return rec
 
 

@@ -1,0 +1,134 @@
+"""`ros2 launch video_policy_ros franka.launch.py` as a user runs it: the real launch and ros2 CLI
+(from ../shared/ros2-launch, installed into the venv by `make install`), started from a directory
+outside the checkout, stopped with Ctrl-C (SIGINT to the whole process group, as a terminal does).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+
+import pytest
+
+from tests.integration.processes import robot_ip_for_this_process
+from tests.launch.launching import REPO, Launch, ros2
+
+pytestmark = pytest.mark.integration
+
+
+def contract_topics(cameras: list[str]) -> set[tuple[str, str]]:
+    """(topic, type) rows of README's topic contract table, ``<name>`` expanded per camera."""
+    rows = set()
+    for line in (REPO / "README.md").read_text().splitlines():
+        match = re.match(r"\|\s*`(/[^`]+)`\s*\|\s*(\w+)/(\w+)", line)
+        if not match or match.group(3)[0].islower():  # services (std_srvs/Trigger) are no topics
+            continue
+        topic, package, message = match.groups()
+        if package.endswith("_srvs"):
+            continue
+        for name in cameras if "<name>" in topic else [None]:
+            rows.add((topic.replace("<name>", name) if name else topic, f"{package}/msg/{message}"))
+    return rows
+
+
+def test_launch_arguments_cover_the_knobs_users_turn():
+    out = ros2("launch", "video_policy_ros", "franka.launch.py", "--show-args").stdout
+    for argument in ("use_sim", "robot_ip", "policy", "model", "cameras", "num_steps", "guidance", "rviz", "seed",
+                     "exit_on_done", "output_dir", "log_level", "config_dir"):
+        assert f"'{argument}'" in out, f"launch argument {argument} missing:\n{out}"
+
+
+def test_default_sim_launch_succeeds_and_prints_where_its_video_went(tmp_path):
+    with Launch(tmp_path, "exit_on_done:=true", "output_dir:=videos") as launch:
+        code = launch.wait(timeout=150)
+    out = launch.output
+    assert code == 0, out[-4000:]
+    assert "SUCCESS: touch the" in out
+    video = re.search(r"video of the front camera: (\S+\.mp4)", out).group(1)
+    assert video.startswith(str(launch.home / "videos")), f"{video} is not under the data home"
+    assert (launch.home / "videos").is_dir() and list((launch.home / "videos").glob("*.mp4"))
+    assert "Traceback" not in out
+    launch.assert_no_process_left()
+
+
+def test_running_graph_matches_the_contract_refuses_parameter_changes_and_stops_on_two_ctrl_c(tmp_path):
+    with Launch(tmp_path) as launch:
+        launch.wait_for_output("task: touch the", timeout=60)
+        launch.wait_for_topic("/policy/action_chunk", timeout=60)
+        listed = {tuple(line.replace("[", "").replace("]", "").split()) for line in
+                  launch.ros2("topic", "list", "-t", "--no-daemon", "--spin-time", "3").stdout.splitlines() if line.strip()}
+        listed -= {("/parameter_events", "rcl_interfaces/msg/ParameterEvent"), ("/rosout", "rcl_interfaces/msg/Log")}
+        assert listed == contract_topics(["front", "wrist"]), (
+            f"not in the contract: {sorted(listed - contract_topics(['front', 'wrist']))}; "
+            f"missing: {sorted(contract_topics(['front', 'wrist']) - listed)}"
+        )
+
+        described = launch.ros2("param", "describe", "/controller", "robot_ip", "--no-daemon").stdout
+        assert "Read only: true" in described and "Description:" in described, described
+        refused = launch.ros2("param", "set", "/controller", "robot_ip", "127.0.0.99", "--no-daemon")
+        assert "read-only" in (refused.stdout + refused.stderr), refused.stdout + refused.stderr
+        assert launch.ros2("param", "get", "/controller", "robot_ip", "--no-daemon").stdout.strip().endswith(robot_ip_for_this_process())
+
+        started = time.monotonic()
+        launch.signal(signal.SIGINT)
+        time.sleep(0.3)
+        launch.signal(signal.SIGINT)  # impatient user
+        code = launch.wait(timeout=30)
+        stopped_after = time.monotonic() - started
+    out = launch.output
+    print(f"two SIGINTs: launch exited after {stopped_after:.2f} s with code {code}")
+    assert code == 0, out[-3000:]
+    assert stopped_after < 5.0, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    for node in ("sim_world", "controller", "inference"):
+        assert re.search(rf"\[{node}-\d+\]: process has finished cleanly", out), f"{node} did not exit cleanly"
+    launch.assert_no_process_left()
+
+
+def test_a_required_node_that_dies_ends_the_launch_and_is_named(tmp_path):
+    with Launch(tmp_path) as launch:
+        launch.wait_for_topic("/ee_pose", timeout=60)
+        launch.kill_node("controller")
+        code = launch.wait(timeout=30)
+    out = launch.output
+    assert code != 0
+    assert "required node 'controller' died (exit code -9)" in out, out[-3000:]
+    launch.assert_no_process_left()
+
+
+def test_a_node_error_line_is_shown_when_it_ends_the_launch(tmp_path):
+    # Nothing listens on 127.0.0.77: the controller gives up after its connect timeout.
+    config = tmp_path / "config"
+    config.mkdir()
+    for yaml in (REPO / "config").glob("*.yaml"):
+        text = yaml.read_text()
+        if yaml.name == "controller.yaml":
+            text = re.sub(r"connect_timeout_s: .*", "connect_timeout_s: 3.0", text)
+        (config / yaml.name).write_text(text)
+    with Launch(tmp_path, "use_sim:=false", "policy:=video_policy", "model:=models/video_policy_tiny",
+                "robot_ip:=127.0.0.77", "cameras:=front", f"config_dir:={config}") as launch:
+        code = launch.wait(timeout=60)
+    out = launch.output
+    assert code != 0
+    died = next(line for line in out.splitlines() if "required node" in line)
+    assert "'controller' died (exit code 2): error: robot_ip 127.0.0.77" in died, died
+    launch.assert_no_process_left()
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["rviz:=true"], "rviz2 is not installed"),
+        (["use_sim:=false"], "cannot drive a real arm"),
+        (["num_steps:=0", "policy:=video_policy", "model:=models/video_policy_tiny"], "'num_steps'"),
+    ],
+    ids=["rviz-missing", "expert-on-real-arm", "bad-override"],
+)
+def test_refused_before_anything_starts(tmp_path, arguments, message):
+    with Launch(tmp_path, *arguments) as launch:
+        code = launch.wait(timeout=60)
+    out = launch.output
+    assert code != 0
+    assert message in out, out[-3000:]
+    assert "process started" not in out, "a node was started although the launch is refused"
