@@ -78,3 +78,22 @@ def test_missing_model_folder_is_named(tmp_path):
 def test_workspace_must_be_ordered():
     with pytest.raises(ConfigError, match="workspace"):
         load_yaml(ControllerConfig, None, {"workspace": {"min": [0.5, 0, 0], "max": [0.4, 1, 1]}})
+
+
+def test_relative_paths_resolve_against_the_data_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDEO_POLICY_ROS_HOME", str(tmp_path))
+    assert load_yaml(SimWorldConfig, None, {"output_dir": "videos"}).output_dir == tmp_path / "videos"
+    assert load_yaml(SimWorldConfig, None, {"output_dir": "/abs/videos"}).output_dir.as_posix() == "/abs/videos"
+    # A checkpoint shipped with the package is found there when the data home has none of that name.
+    shipped = load_yaml(InferenceConfig, None, {"policy": "video_policy", "model": "models/video_policy_tiny"}).model
+    assert shipped.is_absolute() and (shipped / "config.json").is_file()
+    (tmp_path / "models/video_policy_tiny").mkdir(parents=True)
+    (tmp_path / "models/video_policy_tiny/config.json").write_text("{}")
+    mine = load_yaml(InferenceConfig, None, {"policy": "video_policy", "model": "models/video_policy_tiny"}).model
+    assert mine == tmp_path / "models/video_policy_tiny"
+
+
+def test_the_sim_only_expert_is_refused_on_a_real_arm():
+    with pytest.raises(ConfigError) as exc:
+        load_yaml(InferenceConfig, None, {"use_sim": False})
+    assert "cannot drive a real arm" in one_line(exc)
