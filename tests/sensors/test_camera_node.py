@@ -23,14 +23,18 @@ RED = (220, 20, 20)
 class Probe:
     """Records what the camera node publishes on the contract topics."""
 
-    def __init__(self, graph, camera: str):
+    def __init__(self, graph, camera: str, depth: bool = False):
         node = graph.add(rclpy.create_node("probe", context=graph.context))
         self.images: list[Image] = []
         self.infos: list[CameraInfo] = []
+        self.depths: list[Image] = []
         self.statuses: list[DiagnosticStatus] = []
         node.create_subscription(Image, f"/cameras/{camera}/image_raw", self.images.append, qos_profile_sensor_data)
         node.create_subscription(CameraInfo, f"/cameras/{camera}/camera_info", self.infos.append, qos_profile_sensor_data)
         node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self.statuses.extend(m.status), 10)
+        if depth:
+            topic = f"/cameras/{camera}/aligned_depth_to_color/image_raw"
+            node.create_subscription(Image, topic, self.depths.append, qos_profile_sensor_data)
 
     def has_status(self, level: bytes, text: str = "") -> bool:
         return any(s.level == level and text in s.message for s in self.statuses)
