@@ -26,6 +26,8 @@ PARENT_FRAMES: dict[str, str] = {"eye_in_hand": TCP_FRAME, "eye_to_hand": BASE_F
 MIN_CORNERS = 8  # fewer make the board pose ill-conditioned
 MIN_SAMPLES = 3  # calibrateHandEye's minimum; accuracy wants ~10 or more
 MIN_ROTATION_BETWEEN_SAMPLES_DEG = 5.0  # AX = XB is unobservable from translations alone
+STILL_MM, STILL_DEG = 0.5, 0.1  # how still the arm must be while a sample is taken
+POSE_LATENCY_S = 0.05  # /ee_pose comes at >= 100 Hz: one this close to the image's time is current
 
 
 class CalibrationError(StackError):
@@ -107,6 +109,40 @@ def detect_board(image_rgb: np.ndarray, intrinsics: Intrinsics, board: CharucoBo
     t = np.eye(4)
     t[:3, :3], t[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
     return BoardDetection(t, found, error)
+
+
+class PoseHistory:
+    """The last few seconds of robot poses, to pair an image with the pose the arm held while it was taken."""
+
+    def __init__(self, keep_s: float = 3.0):
+        self.keep_s = keep_s
+        self._poses: list[tuple[float, np.ndarray]] = []
+
+    def add(self, stamp: float, pose: np.ndarray) -> None:
+        self._poses.append((stamp, np.asarray(pose, dtype=float)))
+        self._poses = [(t, p) for t, p in self._poses if t >= stamp - self.keep_s]
+
+    def latest(self) -> np.ndarray | None:
+        return self._poses[-1][1] if self._poses else None
+
+    def still_pose_at(self, stamp: float, still_s: float) -> np.ndarray | str:
+        """The pose at ``stamp`` if the arm held it for ``still_s`` before, else why not.
+
+        Still means within STILL_MM / STILL_DEG: a moving arm blurs the image and makes the
+        pose the image was taken at uncertain by the camera's latency.
+        """
+        window = [p for t, p in self._poses if stamp - still_s <= t <= stamp + POSE_LATENCY_S]
+        covered = self._poses and self._poses[0][0] <= stamp - still_s and self._poses[-1][0] >= stamp - POSE_LATENCY_S
+        if not covered or not window:
+            return f"no /ee_pose for the {still_s} s before the image (is the controller running?)"
+        reference = pose_to_matrix(window[-1])
+        for pose in window:
+            other = pose_to_matrix(pose)
+            moved_mm = 1e3 * np.linalg.norm(other[:3, 3] - reference[:3, 3])
+            turned_deg = rotation_angle_deg(other[:3, :3].T @ reference[:3, :3])
+            if moved_mm > STILL_MM or turned_deg > STILL_DEG:
+                return f"the arm is moving ({moved_mm:.1f} mm, {turned_deg:.2f} deg in {still_s} s): hold it still"
+        return window[-1]
 
 
 @dataclass
