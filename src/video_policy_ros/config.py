@@ -155,7 +155,7 @@ class CameraDriverConfig(_Strict):
     )
     device: int | str = Field(
         0, description="opencv: V4L2 index, /dev/video* path, video file or URL; "
-        "realsense: serial number, or a librealsense recording (.db3/.bag) to play back"
+        "realsense: serial number, or a librealsense recording (.db3) to play back"
     )
     width: int = Field(640, ge=16, le=4096, description="colour image width, pixels")
     height: int = Field(480, ge=16, le=4096, description="colour image height, pixels")

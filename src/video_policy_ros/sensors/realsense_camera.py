@@ -1,7 +1,7 @@
 """Intel RealSense cameras through pyrealsense2: colour, optional depth aligned to colour.
 
 ``config.device`` is the camera's serial number (several cameras: one node each, by
-serial), or a librealsense recording (``.db3``; ``.bag`` from older SDKs) played back at
+serial), or a librealsense recording (``.db3``, as its recorder writes them) played back at
 its recorded rate, which is how the tests drive this backend without hardware.
 
 Stamps are the middle of the exposure on the host's wall clock (sensors/timestamps.py):
@@ -21,7 +21,7 @@ from video_policy_ros.sensors.camera import Camera, CameraError
 from video_policy_ros.sensors.timestamps import DeviceClockMapper, exposure_stamp, readout_to_exposure_s
 from video_policy_ros.types import CameraFrame, DepthFrame
 
-RECORDING_SUFFIXES = (".db3", ".bag")
+RECORDING_SUFFIXES = (".db3",)  # what librealsense 2.59 records (older SDKs wrote .bag)
 UVC_EXPOSURE_UNIT_US = 100
 # librealsense distortion models → ROS camera_info distortion_model (realsense-ros does the same).
 DISTORTION_MODELS = {
