@@ -75,36 +75,34 @@ def collect(session: HandEyeSession, scene, views, gripper_poses) -> int:
     return rejected
 
 
-def test_eye_in_hand_recovers_the_camera_on_the_hand(scene):
+def calibrate_and_report(scene, mount: str, views, grippers, truth: np.ndarray):
+    """Run the session on the rendered views, print the accuracy figure, return (result, error mm, error deg)."""
     board, sim = scene
-    rng = np.random.default_rng(1)
-    camera_in_tcp = transform([0.05, -0.03, 0.06], [0.05, -0.08, 0.12])
-    views = views_of_the_board(rng, SAMPLES)  # the board lies at the origin of the base frame
-    grippers = [view @ np.linalg.inv(camera_in_tcp) for view in views]
-    session = HandEyeSession(board, sim.intrinsics, "eye_in_hand")
+    session = HandEyeSession(board, sim.intrinsics, mount)
     rejected = collect(session, sim, views, grippers)
     result = session.solve()
-    mm, deg = errors(result.pose, camera_in_tcp)
-    print(f"\nhand-eye sim eye_in_hand: error {mm:.2f} mm, {deg:.3f} deg; residual {result.residual_mm:.2f} mm, "
+    mm, deg = errors(result.pose, truth)
+    print(f"\nhand-eye sim {mount}: error {mm:.2f} mm, {deg:.3f} deg; residual {result.residual_mm:.2f} mm, "
           f"{result.residual_deg:.3f} deg over {result.samples} poses ({rejected} rejected)")
+    return result, mm, deg
+
+
+def test_eye_in_hand_recovers_the_camera_on_the_hand(scene):
+    camera_in_tcp = transform([0.05, -0.03, 0.06], [0.05, -0.08, 0.12])
+    views = views_of_the_board(np.random.default_rng(1), SAMPLES)  # the board lies at the origin of the base frame
+    grippers = [view @ np.linalg.inv(camera_in_tcp) for view in views]
+    result, mm, deg = calibrate_and_report(scene, "eye_in_hand", views, grippers, camera_in_tcp)
     assert result.parent_frame == "fr3_hand_tcp" and result.samples >= 10
     assert mm < TOLERANCE_MM and deg < TOLERANCE_DEG
     assert result.residual_mm < TOLERANCE_MM and result.residual_deg < TOLERANCE_DEG
 
 
 def test_eye_to_hand_recovers_the_static_camera(scene):
-    board, sim = scene
-    rng = np.random.default_rng(2)
     camera_in_base = look_at(np.array([1.1, 0.3, 0.7]), np.array([0.5, 0.0, 0.1]), 0.1)
     board_in_tcp = transform([0.0, 0.02, 0.04], [0.0, 0.1, 0.0])
-    views = views_of_the_board(rng, SAMPLES)  # camera in the board's frame
+    views = views_of_the_board(np.random.default_rng(2), SAMPLES)  # camera in the board's frame
     grippers = [camera_in_base @ np.linalg.inv(view) @ np.linalg.inv(board_in_tcp) for view in views]
-    session = HandEyeSession(board, sim.intrinsics, "eye_to_hand")
-    rejected = collect(session, sim, views, grippers)
-    result = session.solve()
-    mm, deg = errors(result.pose, camera_in_base)
-    print(f"\nhand-eye sim eye_to_hand: error {mm:.2f} mm, {deg:.3f} deg; residual {result.residual_mm:.2f} mm, "
-          f"{result.residual_deg:.3f} deg over {result.samples} poses ({rejected} rejected)")
+    result, mm, deg = calibrate_and_report(scene, "eye_to_hand", views, grippers, camera_in_base)
     assert result.parent_frame == "fr3_link0" and result.samples >= 10
     assert mm < TOLERANCE_MM and deg < TOLERANCE_DEG
 
@@ -116,7 +114,6 @@ def test_a_wrong_robot_pose_shows_in_the_residual(scene):
     camera_in_tcp = transform([0.05, -0.03, 0.06], [0.05, -0.08, 0.12])
     views = views_of_the_board(rng, 12)
     grippers = [view @ np.linalg.inv(camera_in_tcp) for view in views]
-    detections = []
     session = HandEyeSession(board, sim.intrinsics, "eye_in_hand")
     collect(session, sim, views, grippers)
     gripper_matrices, detections = [g for g, _ in session.samples], [d.board_in_camera for _, d in session.samples]
