@@ -36,20 +36,34 @@ def recorded(tmp_path_factory):
     return record(tmp_path_factory.mktemp("realsense") / "camera.db3", frames), frames
 
 
+def read_until_the_end(camera) -> list:
+    """(frame, depth) pairs until the recording ends. Playback is real time: a slow reader on a
+    loaded machine misses frames, as it would from a live camera, so not every frame must arrive."""
+    read = []
+    while True:
+        try:
+            read.append((camera.read(), camera.depth()))
+        except CameraError:
+            return read
+
+
 def test_frames_are_rgb_stamped_at_the_exposure_with_aligned_depth_and_device_intrinsics(recorded):
     path, frames = recorded
     with build_camera(realsense_config(path, depth=True)) as camera:
         intrinsics = camera.device_intrinsics()
-        read = [(camera.read(), camera.depth()) for _ in frames]
+        read = read_until_the_end(camera)
     np.testing.assert_allclose(intrinsics.k, K)
     assert intrinsics.d == pytest.approx(COEFFS) and intrinsics.distortion_model == "plumb_bob"
-    for (frame, depth), recorded_frame in zip(read, frames):
-        np.testing.assert_array_equal(frame.image, recorded_frame.image)
+    assert len(read) >= len(frames) // 2
+    by_stamp = {round(f.exposure_stamp, 6): f for f in frames}
+    for frame, depth in read:
         # The device's time marks the readout; the metadata says the exposure's middle was 8 ms earlier.
-        assert frame.stamp == pytest.approx(recorded_frame.exposure_stamp, abs=1e-6)
+        recorded_frame = by_stamp[round(frame.stamp, 6)]  # KeyError: the stamp is not that frame's exposure time
+        np.testing.assert_array_equal(frame.image, recorded_frame.image)
         assert frame.stamp < recorded_frame.timestamp_ms * 1e-3
         assert depth.stamp == frame.stamp and depth.depth_scale_m == pytest.approx(0.001)
         assert_aligned_depth(depth.depth, recorded_frame.depth_mm)
+    assert [f.stamp for f, _ in read] == sorted(f.stamp for f, _ in read)
 
 
 def test_without_depth_no_depth_frame_is_produced(recorded):
@@ -61,10 +75,9 @@ def test_without_depth_no_depth_frame_is_produced(recorded):
 def test_the_end_of_a_recording_is_a_camera_error(recorded):
     path, frames = recorded
     with build_camera(realsense_config(path)) as camera:
-        for _ in frames:
-            camera.read()
         with pytest.raises(CameraError, match="stopped delivering frames for 0.5 s"):
-            camera.read()
+            for _ in range(len(frames) + 1):
+                camera.read()
 
 
 def test_an_absent_serial_number_names_what_was_found_and_what_to_check():
