@@ -171,6 +171,25 @@ class CameraDriverConfig(_Strict):
         1.0, gt=0, le=30, description="realsense: no frame for this long means the camera is gone (then reconnect)"
     )
     reconnect_period_s: float = Field(1.0, gt=0, le=60, description="retry period while the camera is gone")
+    devices: dict[str, int | str] = Field(
+        {}, description="per camera name, its device (e.g. RealSense serials), so one file serves several cameras; "
+        "the entry for this node's name wins over device"
+    )
+    calibration_files: dict[str, Path] = Field(
+        {}, description="per camera name, its calibration file; the entry for this node's name wins over calibration_file"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _this_cameras_entries(cls, values: Any) -> Any:
+        """Resolve the per-camera maps once, so backends read only ``device`` and ``calibration_file``."""
+        if isinstance(values, dict):
+            name = values.get("name", "front")
+            for per_camera, field in (("devices", "device"), ("calibration_files", "calibration_file")):
+                entries = values.get(per_camera) or {}
+                if isinstance(entries, dict) and name in entries:
+                    values = {**values, field: entries[name]}
+        return values
 
 
 class BagReplayConfig(_Strict):

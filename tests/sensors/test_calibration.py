@@ -117,3 +117,4 @@ def test_bad_extrinsics_are_a_config_error_naming_the_file(tmp_path, extrinsics)
 def test_device_intrinsics_are_used_when_no_file_is_given():
     device = calibrated()
     assert intrinsics_for(CameraDriverConfig(width=640, height=480), device) is device
+
