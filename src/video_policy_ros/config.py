@@ -171,24 +171,29 @@ class CameraDriverConfig(_Strict):
         1.0, gt=0, le=30, description="realsense: no frame for this long means the camera is gone (then reconnect)"
     )
     reconnect_period_s: float = Field(1.0, gt=0, le=60, description="retry period while the camera is gone")
-    devices: dict[str, int | str] = Field(
-        {}, description="per camera name, its device (e.g. RealSense serials), so one file serves several cameras; "
-        "the entry for this node's name wins over device"
+    devices: tuple[str, ...] = Field(
+        (), description='per camera, "<name>=<device>" (e.g. "wrist=213522251", RealSense serials), so one file '
+        "serves several cameras; the entry for this node's name wins over device"
     )
-    calibration_files: dict[str, Path] = Field(
-        {}, description="per camera name, its calibration file; the entry for this node's name wins over calibration_file"
+    calibration_files: tuple[str, ...] = Field(
+        (), description='per camera, "<name>=<calibration file>"; the entry for this node\'s name wins over calibration_file'
     )
 
     @model_validator(mode="before")
     @classmethod
     def _this_cameras_entries(cls, values: Any) -> Any:
-        """Resolve the per-camera maps once, so backends read only ``device`` and ``calibration_file``."""
-        if isinstance(values, dict):
-            name = values.get("name", "front")
-            for per_camera, field in (("devices", "device"), ("calibration_files", "calibration_file")):
-                entries = values.get(per_camera) or {}
-                if isinstance(entries, dict) and name in entries:
-                    values = {**values, field: entries[name]}
+        """Resolve the per-camera lists once, so backends read only ``device`` and ``calibration_file``.
+        (Lists of strings, not maps: a ROS parameter cannot hold a map.)"""
+        if not isinstance(values, dict):
+            return values
+        name = values.get("name", "front")
+        for per_camera, field in (("devices", "device"), ("calibration_files", "calibration_file")):
+            for entry in values.get(per_camera) or ():
+                camera, separator, value = str(entry).partition("=")
+                if not separator or not camera or not value:
+                    raise ValueError(f"{per_camera}: entry {entry!r} must be '<camera name>=<value>'")
+                if camera == name:
+                    values = {**values, field: value}
         return values
 
 
