@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("video_policy_ros.nodes.graph", "run the whole graph in one process (sim world by default)"),
     "demos": ("video_policy_ros.sim.demos", "generate scripted-expert demonstrations in the sim world"),
     "train": ("video_policy_ros.model.train", "train a Video Policy checkpoint"),
+    "calibrate": ("video_policy_ros.nodes.hand_eye_calibration", "camera calibration: hand-eye with a ChArUco board"),
 }
 
 

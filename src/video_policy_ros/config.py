@@ -186,14 +186,68 @@ class InferenceConfig(_Strict):
 
 
 class CameraDriverConfig(_Strict):
-    name: str = "front"
-    backend: Literal["opencv"] = "opencv"
-    device: int | str = 0
-    width: int = Field(640, ge=16)
-    height: int = Field(480, ge=16)
-    fps: PositiveFloat = 30.0
-    calibration_file: InputPath | None = None
-    reconnect_period_s: PositiveFloat = 1.0
+    """One physical camera → /cameras/<name>/image_raw + camera_info (+ aligned depth, + pose)."""
+
+    name: str = Field("front", min_length=1, description="topics are /cameras/<name>/...; frames <name>_color_optical_frame")
+    backend: Literal["opencv", "realsense"] = Field(
+        "opencv", description="opencv: any UVC / V4L2 device or video file; realsense: Intel RealSense via pyrealsense2"
+    )
+    device: int | str = Field(
+        0, description="opencv: V4L2 index, /dev/video* path, video file or URL; "
+        "realsense: serial number, or a librealsense recording (.db3) to play back"
+    )
+    width: int = Field(640, ge=16, le=4096, description="colour image width, pixels")
+    height: int = Field(480, ge=16, le=4096, description="colour image height, pixels")
+    fps: float = Field(30.0, gt=0, le=300, description="frame rate the device is asked for (and the pace of a video file)")
+    exposure_us: int | None = Field(
+        None, ge=1, le=200_000, description="realsense: manual colour exposure in microseconds (None: auto exposure)"
+    )
+    depth: bool = Field(False, description="realsense: also publish depth aligned to colour (16UC1, millimetres)")
+    calibration_file: InputPath | None = Field(
+        None, description="ROS camera_info YAML (calibration/); None: device intrinsics (realsense) or a pinhole guess"
+    )
+    frame_timeout_s: float = Field(
+        1.0, gt=0, le=30, description="realsense: no frame for this long means the camera is gone (then reconnect)"
+    )
+    reconnect_period_s: float = Field(1.0, gt=0, le=60, description="retry period while the camera is gone")
+    devices: tuple[str, ...] = Field(
+        (), description='per camera, "<name>=<device>" (e.g. "wrist=213522251", RealSense serials), so one file '
+        "serves several cameras; the entry for this node's name wins over device"
+    )
+    calibration_files: tuple[str, ...] = Field(
+        (), description='per camera, "<name>=<calibration file>"; the entry for this node\'s name wins over calibration_file'
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _this_cameras_entries(cls, values: Any) -> Any:
+        """Resolve the per-camera lists once, so backends read only ``device`` and ``calibration_file``.
+        (Lists of strings, not maps: a ROS parameter cannot hold a map.)"""
+        if not isinstance(values, dict):
+            return values
+        name = values.get("name", "front")
+        for per_camera, field in (("devices", "device"), ("calibration_files", "calibration_file")):
+            for entry in values.get(per_camera) or ():
+                camera, separator, value = str(entry).partition("=")
+                if not separator or not camera or not value:
+                    raise ValueError(f"{per_camera}: entry {entry!r} must be '<camera name>=<value>'")
+                if camera == name:
+                    values = {**values, field: value}
+        return values
+
+
+class BagReplayConfig(_Strict):
+    """Replays the camera topics of a recorded MCAP bag as if they were live."""
+
+    bag: InputPath | None = Field(None, description="rosbag2 folder or .mcap file to replay (required: -p bag:=...)")
+    cameras: tuple[str, ...] = Field(
+        (), description="camera names to replay (/cameras/<name>/image_raw + camera_info); empty: every camera in the bag"
+    )
+    extra_topics: tuple[str, ...] = Field(
+        (), description="other recorded topics to replay on the same clock, e.g. [/ee_pose, /joint_states, /task]"
+    )
+    rate: float = Field(1.0, gt=0, le=100, description="replay speed; 1 = the original rate")
+    loop: bool = Field(False, description="start again at the end of the bag (otherwise the node exits 0)")
 
 
 NODE_CONFIGS: dict[str, type[_Strict]] = {
@@ -201,6 +255,7 @@ NODE_CONFIGS: dict[str, type[_Strict]] = {
     "controller": ControllerConfig,
     "inference": InferenceConfig,
     "camera": CameraDriverConfig,
+    "bag_replay": BagReplayConfig,
 }
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -20,6 +20,11 @@ TCP_FRAME = "fr3_hand_tcp"
 BASE_FRAME = "fr3_link0"
 
 
+def camera_optical_frame(camera: str) -> str:
+    """A camera's image frame id, named as realsense-ros names it (x right, y down, z forward)."""
+    return f"{camera}_color_optical_frame"
+
+
 def _check_pose_array(name: str, poses: np.ndarray, ndim: int) -> np.ndarray:
     poses = np.asarray(poses, dtype=np.float64)
     if poses.ndim != ndim or poses.shape[-1] != 7:
@@ -41,6 +46,21 @@ class CameraFrame:
                 f"camera '{self.camera}': expected an (H, W, 3) uint8 image, "
                 f"got shape {self.image.shape} dtype {self.image.dtype}"
             )
+
+
+@dataclass(frozen=True)
+class DepthFrame:
+    """A depth image aligned to its camera's colour frame: ``depth`` is ``(H, W)`` uint16 in
+    units of ``depth_scale_m`` metres (0 = no measurement); ``stamp`` is its colour frame's."""
+
+    camera: str
+    stamp: float
+    depth: np.ndarray
+    depth_scale_m: float
+
+    def __post_init__(self) -> None:
+        if self.depth.ndim != 2 or self.depth.dtype != np.uint16:
+            raise ValueError(f"camera '{self.camera}': expected an (H, W) uint16 depth image, got {self.depth.shape} {self.depth.dtype}")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,15 @@ import pytest
 import yaml
 
 from video_policy_ros.config import CameraDriverConfig, ConfigError, SimWorldConfig
-from video_policy_ros.sensors.calibration import Intrinsics, intrinsics_for, load_camera_info, save_camera_info
+from video_policy_ros.sensors.calibration import (
+    CameraExtrinsics,
+    Intrinsics,
+    intrinsics_for,
+    load_camera_info,
+    load_extrinsics,
+    save_camera_info,
+    save_extrinsics,
+)
 from video_policy_ros.sim.scene import camera_intrinsics
 
 CALIBRATION_DIR = Path(__file__).resolve().parents[2] / "calibration"
@@ -74,3 +82,39 @@ def test_shipped_sim_calibrations_match_the_sim_cameras(camera):
     assert (shipped.width, shipped.height) == (camera.width, camera.height)
     np.testing.assert_allclose(shipped.k, camera_intrinsics(camera))
     assert shipped.d == [0.0] * 5
+
+
+def test_extrinsics_are_stored_next_to_the_intrinsics_they_belong_to(tmp_path):
+    path = tmp_path / "front.yaml"
+    save_camera_info(path, calibrated(), "front")
+    pose = np.array([0.9, 0.1, 0.6, 0.0, 0.70710678, 0.0, 0.70710678])
+    save_extrinsics(path, CameraExtrinsics(pose, "fr3_link0", "park_martin", 0.31, 0.02, 14), "front", Intrinsics.pinhole(64, 48))
+    np.testing.assert_array_equal(load_camera_info(path).k, calibrated().k), "an existing intrinsic calibration is kept"
+    loaded = load_extrinsics(path)
+    np.testing.assert_allclose(loaded.pose, pose)
+    assert (loaded.parent_frame, loaded.method, loaded.residual_mm, loaded.samples) == ("fr3_link0", "park_martin", 0.31, 14)
+    assert yaml.safe_load(path.read_text())["extrinsics"]["child_frame"] == "front_color_optical_frame"
+
+
+def test_a_file_without_extrinsics_has_none(tmp_path):
+    path = tmp_path / "front.yaml"
+    save_camera_info(path, calibrated(), "front")
+    assert load_extrinsics(path) is None
+
+
+@pytest.mark.parametrize("extrinsics", [
+    "{parent_frame: fr3_link0, translation: [0, 0], rotation: [0, 0, 0, 1]}",
+    "{parent_frame: fr3_link0, translation: [0, 0, 0], rotation: [0, 0, 0, 2]}",
+    "{translation: [0, 0, 0], rotation: [0, 0, 0, 1]}",
+])
+def test_bad_extrinsics_are_a_config_error_naming_the_file(tmp_path, extrinsics):
+    path = tmp_path / "front.yaml"
+    path.write_text(f"extrinsics: {extrinsics}\n")
+    with pytest.raises(ConfigError, match="front.yaml: 'extrinsics'"):
+        load_extrinsics(path)
+
+
+def test_device_intrinsics_are_used_when_no_file_is_given():
+    device = calibrated()
+    assert intrinsics_for(CameraDriverConfig(width=640, height=480), device) is device
+

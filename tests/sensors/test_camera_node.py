@@ -23,14 +23,18 @@ RED = (220, 20, 20)
 class Probe:
     """Records what the camera node publishes on the contract topics."""
 
-    def __init__(self, graph, camera: str):
+    def __init__(self, graph, camera: str, depth: bool = False):
         node = graph.add(rclpy.create_node("probe", context=graph.context))
         self.images: list[Image] = []
         self.infos: list[CameraInfo] = []
+        self.depths: list[Image] = []
         self.statuses: list[DiagnosticStatus] = []
         node.create_subscription(Image, f"/cameras/{camera}/image_raw", self.images.append, qos_profile_sensor_data)
         node.create_subscription(CameraInfo, f"/cameras/{camera}/camera_info", self.infos.append, qos_profile_sensor_data)
         node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self.statuses.extend(m.status), 10)
+        if depth:
+            topic = f"/cameras/{camera}/aligned_depth_to_color/image_raw"
+            node.create_subscription(Image, topic, self.depths.append, qos_profile_sensor_data)
 
     def has_status(self, level: bytes, text: str = "") -> bool:
         return any(s.level == level and text in s.message for s in self.statuses)
@@ -101,3 +105,24 @@ def test_camera_info_comes_from_the_calibration_file(ros_graph, video_file, tmp_
     assert ros_graph.spin_until(lambda: probe.infos)
     np.testing.assert_allclose(np.reshape(probe.infos[-1].k, (3, 3)), k)
     assert list(probe.infos[-1].d) == pytest.approx([0.1, -0.2, 0.0, 0.0, 0.0])
+
+
+def test_a_hand_eye_result_is_published_latched_on_the_pose_topic(ros_graph, video_file, tmp_path):
+    from geometry_msgs.msg import PoseStamped
+
+    from video_policy_ros.nodes.qos import LATCHED_QOS
+    from video_policy_ros.sensors.calibration import CameraExtrinsics, save_extrinsics
+
+    calibration = tmp_path / "front.yaml"
+    rotation = np.array([0.1, 0.7, -0.1, 0.7])
+    pose = np.concatenate([[1.1, 0.3, 0.7], rotation / np.linalg.norm(rotation)])
+    save_extrinsics(calibration, CameraExtrinsics(pose, "fr3_link0"), "front", Intrinsics.pinhole(64, 48))
+    start_camera(ros_graph, video_file([RED] * 50), calibration_file=calibration)
+    ros_graph.spin_until(lambda: False, timeout_s=0.3)  # published before anyone listens: latched
+    poses: list[PoseStamped] = []
+    probe = ros_graph.add(rclpy.create_node("late_listener", context=ros_graph.context))
+    probe.create_subscription(PoseStamped, "/cameras/front/pose", poses.append, LATCHED_QOS)
+    assert ros_graph.spin_until(lambda: poses)
+    assert poses[0].header.frame_id == "fr3_link0"
+    p, o = poses[0].pose.position, poses[0].pose.orientation
+    np.testing.assert_allclose([p.x, p.y, p.z, o.x, o.y, o.z, o.w], pose)

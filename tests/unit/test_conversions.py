@@ -16,7 +16,7 @@ def test_image_roundtrip_keeps_pixels_and_stamp():
     image = np.random.default_rng(0).integers(0, 255, (24, 32, 3), dtype=np.uint8)
     msg = conv.image_to_msg(CameraFrame("front", 123.25, image))
     assert (msg.encoding, msg.width, msg.height, msg.step) == ("rgb8", 32, 24, 96)
-    assert msg.header.frame_id == "front_camera_optical_frame"
+    assert msg.header.frame_id == "front_color_optical_frame"
     back = conv.frame_from_msg("front", msg)
     assert back.stamp == pytest.approx(123.25) and np.array_equal(back.image, image)
 

@@ -1,10 +1,14 @@
-"""camera node: one real camera → /cameras/<name>/image_raw + camera_info.
+"""camera node: one real camera → /cameras/<name>/image_raw + camera_info (+ aligned depth, + pose).
 
 Frames are read in a thread of their own (reads block at the camera's rate). When
 the camera disappears, the node reports it on /diagnostics at once (and every second
 while it lasts), logs it once and keeps reconnecting; the inference node sees stale
 images and stops requesting chunks. A device that is absent at start-up is a
 configuration error and ends the node with a message saying what to check.
+
+When the calibration file holds a hand-eye result, the camera's pose is published once,
+latched, on /cameras/<name>/pose (geometry_msgs/PoseStamped: the optical frame in
+``fr3_link0`` for a static camera, in ``fr3_hand_tcp`` for a camera on the hand).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -20,7 +25,8 @@ from video_policy_ros.config import CameraDriverConfig
 from video_policy_ros.nodes import conversions as conv
 from video_policy_ros.nodes.base import StackNode
 from video_policy_ros.nodes.params import load_node_config, run_node
-from video_policy_ros.sensors.calibration import intrinsics_for
+from video_policy_ros.nodes.qos import LATCHED_QOS
+from video_policy_ros.sensors.calibration import intrinsics_for, load_extrinsics
 from video_policy_ros.sensors.camera import CameraError, build_camera
 from video_policy_ros.types import CameraFrame
 
@@ -32,15 +38,24 @@ class CameraNode(StackNode):
         super().__init__(f"camera_{config.name}" if config else "camera", **node_kwargs)
         self.config = config or load_node_config(self, "camera", CameraDriverConfig)
         c = self.config
-        i = intrinsics_for(c)
-        # Built once; only the stamp changes per frame.
-        self._info = conv.camera_info_msg(c.name, 0.0, i.width, i.height, i.k, i.d)
-        self._info.distortion_model = i.distortion_model
-        self._image_pub = self.create_publisher(Image, f"/cameras/{c.name}/image_raw", qos_profile_sensor_data)
-        self._info_pub = self.create_publisher(CameraInfo, f"/cameras/{c.name}/camera_info", qos_profile_sensor_data)
+        topic = f"/cameras/{c.name}"
+        self._image_pub = self.create_publisher(Image, f"{topic}/image_raw", qos_profile_sensor_data)
+        self._info_pub = self.create_publisher(CameraInfo, f"{topic}/camera_info", qos_profile_sensor_data)
+        self._depth_pub = (
+            self.create_publisher(Image, f"{topic}/aligned_depth_to_color/image_raw", qos_profile_sensor_data) if c.depth else None
+        )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.camera = build_camera(c)
         self.camera.connect()
+        try:
+            i = intrinsics_for(c, self.camera.device_intrinsics())
+        except Exception:
+            self.camera.disconnect()
+            raise
+        # Built once; only the stamp changes per frame.
+        self._info = conv.camera_info_msg(c.name, 0.0, i.width, i.height, i.k, i.d)
+        self._info.distortion_model = i.distortion_model
+        self._publish_pose()
         self._problem: str | None = None
         self._diag_lock = threading.Lock()  # the timer and the capture thread both report
         self._frames = 0
@@ -49,6 +64,13 @@ class CameraNode(StackNode):
         self._thread = threading.Thread(target=self._capture_loop, name=f"camera-{c.name}", daemon=True)
         self._thread.start()
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+
+    def _publish_pose(self) -> None:
+        extrinsics = load_extrinsics(self.config.calibration_file) if self.config.calibration_file else None
+        if extrinsics is None:
+            return
+        self._pose_pub = self.create_publisher(PoseStamped, f"/cameras/{self.config.name}/pose", LATCHED_QOS)
+        self._pose_pub.publish(conv.pose_msg(time.time(), extrinsics.pose, extrinsics.parent_frame))
 
     def _capture_loop(self) -> None:
         connected = True
@@ -75,6 +97,9 @@ class CameraNode(StackNode):
         self._image_pub.publish(conv.image_to_msg(frame))
         self._info.header.stamp = conv.to_time(frame.stamp)
         self._info_pub.publish(self._info)
+        depth = self.camera.depth()
+        if self._depth_pub is not None and depth is not None:
+            self._depth_pub.publish(conv.depth_to_msg(depth))
         with self._diag_lock:
             self._frames += 1
 
@@ -97,13 +122,13 @@ class CameraNode(StackNode):
             problem = self._problem
             status = conv.diagnostic_status(
                 f"camera_{self.config.name}", str(self.config.device), "error" if problem else "ok",
-                problem or "streaming", {"fps": f"{fps:.1f}"},
+                problem or "streaming", {"fps": f"{fps:.1f}", "backend": self.config.backend},
             )
             self._diag_pub.publish(DiagnosticArray(header=conv.header(time.time(), ""), status=[status]))
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2.0)
+        self._thread.join(timeout=2.0 + self.config.frame_timeout_s)
 
 
 def main(args: list[str] | None = None) -> int:

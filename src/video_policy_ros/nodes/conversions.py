@@ -21,6 +21,8 @@ from video_policy_ros.types import (
     ActionChunk,
     ArmState,
     CameraFrame,
+    DepthFrame,
+    camera_optical_frame,
 )
 
 
@@ -57,7 +59,7 @@ def header(stamp: float, frame_id: str) -> Header:
 
 
 def camera_frame_id(camera: str) -> str:
-    return f"{camera}_camera_optical_frame"
+    return camera_optical_frame(camera)
 
 
 def image_to_msg(frame: CameraFrame) -> Image:
@@ -65,6 +67,15 @@ def image_to_msg(frame: CameraFrame) -> Image:
     msg = Image(header=header(frame.stamp, camera_frame_id(frame.camera)), height=h, width=w, encoding="rgb8")
     msg.step = 3 * w
     msg.data = frame.image.tobytes()  # bytes, not the array: assigning an array is ~50x slower
+    return msg
+
+
+def depth_to_msg(frame: DepthFrame) -> Image:
+    """Aligned depth as realsense-ros publishes it: 16UC1 in the colour frame (millimetres for a D400)."""
+    h, w = frame.depth.shape
+    msg = Image(header=header(frame.stamp, camera_frame_id(frame.camera)), height=h, width=w, encoding="16UC1")
+    msg.step = 2 * w
+    msg.data = frame.depth.astype("<u2", copy=False).tobytes()
     return msg
 
 

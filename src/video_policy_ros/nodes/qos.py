@@ -4,3 +4,6 @@ from rclpy.qos import QoSDurabilityPolicy, QoSProfile
 
 # /task is latched: a node that starts later still receives the current instruction.
 TASK_QOS = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+
+# Values that change rarely (a camera's calibrated pose): the same latching as /task.
+LATCHED_QOS = TASK_QOS

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from video_policy_ros.sensors.camera import Camera, CameraError
+from video_policy_ros.sensors.timestamps import v4l2_buffer_stamp
 from video_policy_ros.types import CameraFrame
 
 
@@ -18,6 +19,13 @@ class OpenCVCamera(Camera):
     fast as the disk allows, so it is paced here, at ``config.fps``: the backend is what
     knows the source is a recording, and pacing a live camera as well would only queue
     frames in the driver and make them stale.
+
+    Stamps, as close to the exposure as OpenCV allows: a V4L2 device's buffer timestamp
+    (uvcvideo: the *start* of the exposure, from the camera's own clock when it sends one),
+    moved from CLOCK_MONOTONIC onto the wall clock. That is half an exposure time before its
+    middle (~0-15 ms indoors). Where the backend gives no buffer timestamp (other OpenCV
+    backends, streams, files), the stamp is when ``read()`` returned: late by the exposure's
+    second half, the readout and the USB transfer (typically one frame period, 33 ms at 30 fps).
     """
 
     _capture = None
@@ -38,6 +46,7 @@ class OpenCVCamera(Camera):
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, c.width)
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, c.height)
         capture.set(cv2.CAP_PROP_FPS, c.fps)
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the driver's queue only makes frames older
         self._capture = capture
         self._period_s = 1.0 / c.fps if isinstance(c.device, str) and Path(c.device).is_file() else None
         self._next_due = time.monotonic()
@@ -50,7 +59,7 @@ class OpenCVCamera(Camera):
         if self._period_s is not None:
             self._wait_for_next_frame_time()
         ok, bgr = self._capture.read()
-        stamp = time.time()  # V4L2 buffer timestamps are not exposed reliably through OpenCV
+        stamp = self._capture_stamp()
         if not ok or bgr is None:
             raise CameraError(
                 f"camera '{self.config.name}': device {self.config.device!r} stopped delivering frames "
@@ -59,6 +68,17 @@ class OpenCVCamera(Camera):
         if bgr.shape[:2] != (self.config.height, self.config.width):
             bgr = cv2.resize(bgr, (self.config.width, self.config.height), interpolation=cv2.INTER_AREA)
         return CameraFrame(self.config.name, stamp, np.ascontiguousarray(bgr[..., ::-1]))
+
+    def _capture_stamp(self) -> float:
+        import cv2
+
+        now = time.time()
+        if self._period_s is not None:  # a file's "position" is not a time on any clock
+            return now
+        buffer_stamp = v4l2_buffer_stamp(
+            self._capture.get(cv2.CAP_PROP_POS_MSEC), now, time.monotonic(), 1.0 / self.config.fps
+        )
+        return now if buffer_stamp is None else buffer_stamp
 
     def _wait_for_next_frame_time(self) -> None:
         now = time.monotonic()
