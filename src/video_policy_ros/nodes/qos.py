@@ -4,3 +4,6 @@ from rclpy.qos import QoSDurabilityPolicy, QoSProfile
 
 # /task is latched: a node that starts later still receives the current instruction.
 TASK_QOS = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+
+# /episode/events is latched with a history: a recorder that starts after the sim world still gets "start".
+EVENTS_QOS = QoSProfile(depth=10, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
