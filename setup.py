@@ -7,7 +7,7 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "video_policy_ros"
-NODES = ["sim_world", "controller", "inference", "camera"]
+NODES = ["sim_world", "controller", "inference", "camera", "recorder"]
 
 
 def share(folder: str, pattern: str = "*") -> tuple[str, list[str]]:
