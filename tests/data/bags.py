@@ -68,7 +68,7 @@ def write_bag(out_dir: Path, *, seconds: float = 2.0, cameras=("front", "wrist")
                 add(t, f"/cameras/{cam}/image_raw", "sensor_msgs/msg/Image", msg)
             else:
                 add(t, f"/cameras/{cam}/image_raw/compressed", "sensor_msgs/msg/CompressedImage",
-                    compress_image(msg, encoding, 95))
+                    compress_image(msg, cam, encoding, 95))
             add(t, f"/cameras/{cam}/camera_info", "sensor_msgs/msg/CameraInfo",
                 conv.camera_info_msg(cam, stamp(t), IMAGE_SIZE[1], IMAGE_SIZE[0], k))
             recorder.note_camera(cam, IMAGE_SIZE[1], IMAGE_SIZE[0], k)

@@ -23,6 +23,7 @@ import numpy as np
 from video_policy_ros.data.bag_reader import RecordedBag
 from video_policy_ros.data.episode import Episode
 from video_policy_ros.data.events import parse_event
+from video_policy_ros.data.image_codec import decode_to_rgb
 from video_policy_ros.data.resample import clock_jumps, gaps, interpolate_poses, latest_before
 from video_policy_ros.errors import StackError
 from video_policy_ros.types import FR3_FINGER_JOINT
@@ -89,10 +90,10 @@ def recorded_cameras(bag: RecordedBag) -> dict[str, str]:
 def decode_image(msg: Any, topic: str) -> np.ndarray:
     """A decoded sensor_msgs Image / CompressedImage → ``(H, W, 3)`` RGB uint8."""
     if hasattr(msg, "format"):  # CompressedImage
-        bgr = cv2.imdecode(np.asarray(msg.data, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
+        image = decode_to_rgb(np.asarray(msg.data, np.uint8))
+        if image is None:
             raise ConversionError(f"{topic}: a CompressedImage ({msg.format}) does not decode (corrupt data)")
-        return np.ascontiguousarray(bgr[..., ::-1])
+        return image
     if msg.encoding not in ("rgb8", "bgr8"):
         raise ConversionError(f"{topic}: image encoding '{msg.encoding}' is not supported; record rgb8 or bgr8")
     image = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.step)[:, : msg.width * 3].reshape(msg.height, msg.width, 3)

@@ -17,8 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.serialization import serialize_message
@@ -27,8 +25,10 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
 from video_policy_ros.config import RecorderConfig
+from video_policy_ros.data.image_codec import compressed_format, encode_rgb
 from video_policy_ros.data.events import EVENTS_TOPIC, parse_event
 from video_policy_ros.data.recording import EpisodeRecorder
+from video_policy_ros.nodes import conversions as conv
 from video_policy_ros.nodes.base import StackNode
 from video_policy_ros.nodes.params import load_node_config, run_node
 from video_policy_ros.nodes.qos import EVENTS_QOS, TASK_QOS
@@ -46,15 +46,11 @@ RAW_TOPICS = {
 KEYS = {"s": "start", "e": "stop", "y": "success", "n": "failure", "d": "discard"}
 
 
-def compress_image(msg: Image, encoding: str, jpeg_quality: int) -> CompressedImage:
-    """rgb8/bgr8 Image → CompressedImage in image_transport's format naming."""
-    image = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
-    bgr = image[..., ::-1] if msg.encoding == "rgb8" else image  # OpenCV encodes BGR
-    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if encoding == "jpeg" else []
-    ok, data = cv2.imencode(f".{encoding}", np.ascontiguousarray(bgr), params)
-    if not ok:
-        raise ValueError(f"OpenCV could not encode a {msg.width}x{msg.height} {msg.encoding} image as {encoding}")
-    return CompressedImage(header=msg.header, format=f"{msg.encoding}; {encoding} compressed bgr8", data=data.tobytes())
+def compress_image(msg: Image, camera: str, encoding: str, jpeg_quality: int) -> CompressedImage:
+    """rgb8/bgr8 Image → CompressedImage; raises conversions.MessageError for other images."""
+    image = conv.frame_from_msg(camera, msg).image
+    return CompressedImage(header=msg.header, format=compressed_format(msg.encoding, encoding),
+                           data=encode_rgb(image, encoding, jpeg_quality))
 
 
 class RecorderNode(StackNode):
@@ -78,7 +74,7 @@ class RecorderNode(StackNode):
                 self.create_subscription(Image, image_topic, self._raw_writer(image_topic, "sensor_msgs/msg/Image"),
                                          qos_profile_sensor_data, raw=True)
             else:
-                self.create_subscription(Image, image_topic, self._compressed_writer(f"{image_topic}/compressed"),
+                self.create_subscription(Image, image_topic, self._compressed_writer(cam),
                                          qos_profile_sensor_data)
             self.create_subscription(CameraInfo, f"/cameras/{cam}/camera_info", self._camera_info_writer(cam),
                                      qos_profile_sensor_data)
@@ -98,11 +94,17 @@ class RecorderNode(StackNode):
                 self.core.write(topic, bag_type, time.time_ns(), data)
         return write
 
-    def _compressed_writer(self, topic: str):
+    def _compressed_writer(self, camera: str):
+        topic = f"/cameras/{camera}/image_raw/compressed"
+
         def write(msg: Image) -> None:
             if not self.core.recording:  # encoding costs CPU: only while an episode runs
                 return
-            compressed = compress_image(msg, self.config.image_encoding, self.config.jpeg_quality)
+            try:
+                compressed = compress_image(msg, camera, self.config.image_encoding, self.config.jpeg_quality)
+            except conv.MessageError as exc:
+                self.get_logger().warning(f"image not recorded: {exc}", throttle_duration_sec=5.0)
+                return
             with self._lock:
                 self.core.write(topic, "sensor_msgs/msg/CompressedImage", time.time_ns(), serialize_message(compressed))
         return write

@@ -1,0 +1,46 @@
+"""The data loop through the real graph: sim world + controller + scripted expert + recorder → bag →
+converter → one ``video-policy train`` step. Each command runs as a user would run it."""
+
+import os
+import subprocess
+import sys
+
+from tests.data.test_bags import read_independently
+from tests.integration.processes import REPO, robot_ip_for_this_process
+from video_policy_ros.data.bag_reader import read_bag
+from video_policy_ros.data.episode import Episode, list_episodes
+
+
+def video_policy(*args: str, timeout: float) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "video_policy_ros.cli", *args], env=env, cwd=REPO, timeout=timeout,
+                          capture_output=True, text=True)
+
+
+def test_collect_convert_and_train_a_step(tmp_path):
+    bags, dataset = tmp_path / "bags", tmp_path / "dataset"
+    collected = video_policy("collect", "--episodes", "1", "--first-seed", "3", "--out", str(bags),
+                             "--robot-ip", robot_ip_for_this_process(), "--timeout", "45", timeout=240)
+    assert collected.returncode == 0, collected.stdout[-2000:] + collected.stderr[-3000:]
+    assert "1/1 successful episodes" in collected.stdout
+
+    (bag_path,) = bags.iterdir()
+    bag = read_bag(bag_path)
+    assert bag.episode["success"] is True and bag.episode["seed"] == 3 and bag.episode["task"].startswith("touch the")
+    assert set(bag.episode["cameras"]) == {"front", "wrist"} and bag.episode["robot"]["sim"] is True
+    independent = read_independently(next(bag_path.glob("*.mcap")))
+    for topic in ("/cameras/front/image_raw/compressed", "/cameras/wrist/camera_info", "/joint_states", "/ee_pose",
+                  "/task", "/episode/events"):
+        assert len(independent[topic]) == len(bag.topics[topic]) > 0, topic
+
+    converted = video_policy("convert", str(bags), "--out", str(dataset), "--size", "16", "16", timeout=120)
+    assert converted.returncode == 0, converted.stderr[-3000:]
+    (episode_file,) = list_episodes(dataset)
+    episode = Episode.load(episode_file)
+    assert episode.has_actions and episode.success and len(episode) >= 10
+    assert episode.frames["front"].shape[1:] == (16, 16, 3) and (dataset / "stats.json").is_file()
+
+    trained = video_policy("train", "--data", str(dataset), "--out", str(tmp_path / "ckpt"), "--steps", "1",
+                           "--batch-size", "2", "--eval-every", "0", "--threads", "1", timeout=300)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert (tmp_path / "ckpt" / "model.safetensors").is_file()
