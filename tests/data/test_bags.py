@@ -15,12 +15,18 @@ from video_policy_ros.data.recording import DISCARDED_FOLDER, EpisodeRecorder
 
 
 def read_independently(mcap_path) -> dict[str, list]:
-    """Every message decoded by the mcap library from the schemas stored in the file."""
+    """Every message decoded by the mcap library from the schemas stored in the file, through the
+    file's summary and chunk index (what Foxglove and rosbag2's MCAP plugin use to seek)."""
     messages: dict[str, list] = {}
     with mcap_path.open("rb") as stream:
         reader = make_reader(stream, decoder_factories=[DecoderFactory()])
+        summary = reader.get_summary()
+        assert reader.get_header().profile == "ros2" and summary.chunk_indexes
+        assert {s.encoding for s in summary.schemas.values()} == {"ros2msg"}
+        assert {c.message_encoding for c in summary.channels.values()} == {"cdr"}
         for _, channel, _, decoded in reader.iter_decoded_messages():
             messages.setdefault(channel.topic, []).append(decoded)
+        assert sum(map(len, messages.values())) == summary.statistics.message_count
     return messages
 
 

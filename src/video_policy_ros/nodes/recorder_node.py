@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Iterable
 
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.qos import qos_profile_sensor_data
@@ -44,6 +45,7 @@ RAW_TOPICS = {
 }
 
 KEYS = {"s": "start", "e": "stop", "y": "success", "n": "failure", "d": "discard"}
+KEY_HELP = "keys: s start, e stop (end), y success, n failure, d discard, q quit"
 
 
 def compress_image(msg: Image, camera: str, encoding: str, jpeg_quality: int) -> CompressedImage:
@@ -164,16 +166,16 @@ class RecorderNode(StackNode):
             self.core.close()
 
 
-def keyboard_loop(node: RecorderNode, stream) -> None:
-    """One key per line (s start, e stop, y success, n failure, d discard, q quit) until EOF or q."""
-    for line in stream:
-        key = line.strip().lower()[:1]
+def keyboard_loop(node: RecorderNode, keys: Iterable[str]) -> None:
+    """Acts on key presses (or lines) until q or the end of input; then the node exits."""
+    for text in keys:
+        key = text.strip().lower()[:1]
         if key == "q":
             break
         if key in KEYS:
             print(node.operator(KEYS[key], "keyboard"), flush=True)
         elif key:
-            print("keys: s start, e stop, y success, n failure, d discard, q quit", flush=True)
+            print(KEY_HELP, flush=True)
     node.exit_code = 0
 
 
@@ -192,15 +194,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import sys
+    import termios
+    import tty
 
     from video_policy_ros.config import default_config_path, load_yaml
+
+    terminal = sys.stdin.isatty()
+    saved = termios.tcgetattr(sys.stdin) if terminal else None
+    # In a terminal a key acts at once (no Enter); piped input is read a line at a time.
+    keys = iter(lambda: sys.stdin.read(1), "") if terminal else sys.stdin
 
     def build() -> RecorderNode:
         config = load_yaml(RecorderConfig, args.config or default_config_path("recorder"),
                            {"output_dir": args.out, "image_encoding": args.image_encoding})
         node = RecorderNode(config)
-        print("keys (then Enter): s start, e stop, y success, n failure, d discard, q quit", flush=True)
-        threading.Thread(target=keyboard_loop, args=(node, sys.stdin), name="keyboard", daemon=True).start()
+        print(KEY_HELP, flush=True)
+        if terminal:
+            tty.setcbreak(sys.stdin)
+        threading.Thread(target=keyboard_loop, args=(node, keys), name="keyboard", daemon=True).start()
         return node
 
-    return run_node(build)
+    try:
+        return run_node(build)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(sys.stdin, termios.TCSADRAIN, saved)
