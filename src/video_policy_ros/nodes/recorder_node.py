@@ -135,23 +135,22 @@ class RecorderNode(StackNode):
 
     # ------------------------------------------------------------------ operator
 
-    def operator(self, kind: str, reason: str = "operator") -> str:
+    def operator(self, kind: str, reason: str = "operator") -> tuple[bool, str]:
+        """An operator's command; returns (accepted, what happened)."""
         with self._lock:
             if kind != "start" and not self.core.recording:
-                return "not recording"
+                return False, f"{kind} ignored: not recording (start an episode first)"
             self.core.operator(kind, reason)
-            return f"{kind}: {self.core.info.name if self.core.info else 'episode closed'}"
+            return True, f"{kind}: {self.core.info.name if self.core.info else 'episode closed'}"
 
     def _trigger_service(self, kind: str):
         def serve(request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-            response.message = self.operator(kind, "service")
-            response.success = response.message != "not recording"
+            response.success, response.message = self.operator(kind, "service")
             return response
         return serve
 
     def _on_mark_success(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
-        response.message = self.operator("success" if request.data else "failure", "service")
-        response.success = response.message != "not recording"
+        response.success, response.message = self.operator("success" if request.data else "failure", "service")
         return response
 
     def _publish_event(self, event: dict) -> None:
@@ -173,7 +172,7 @@ def keyboard_loop(node: RecorderNode, keys: Iterable[str]) -> None:
         if key == "q":
             break
         if key in KEYS:
-            print(node.operator(KEYS[key], "keyboard"), flush=True)
+            print(node.operator(KEYS[key], "keyboard")[1], flush=True)
         elif key:
             print(KEY_HELP, flush=True)
     node.exit_code = 0
