@@ -47,6 +47,7 @@ def write_bag(out_dir: Path, *, seconds: float = 2.0, cameras=("front", "wrist")
               verdict: str | None = "success", recorder: EpisodeRecorder | None = None) -> Path:
     """Record one episode; ``clock_jump = (at, by)`` shifts every stamp after ``at`` s by ``by`` s."""
     recorder = recorder or EpisodeRecorder(out_dir, _serialize_event, stop_delay_s=0.0)
+    recorder.note_task(task, serialize_message(String(data=task)))  # latched: arrives before the start
     recorder.handle_event(make_event("start", "test", task=task, seed=7))
     messages = []  # (receive time, topic, bag type, bytes)
 
@@ -78,7 +79,6 @@ def write_bag(out_dir: Path, *, seconds: float = 2.0, cameras=("front", "wrist")
             state = ArmState(stamp(t), np.full(7, float(i)), np.zeros(7), tcp_pose(t), gripper(t))
             add(t, "/joint_states", "sensor_msgs/msg/JointState", conv.joint_state_msg(state))
             add(t, "/ee_pose", "geometry_msgs/msg/PoseStamped", conv.pose_msg(stamp(t), tcp_pose(t)))
-    add(0.0, "/task", "std_msgs/msg/String", String(data=task))
     for receive, topic, msgtype, data in sorted(messages, key=lambda m: m[0]):
         recorder.write(topic, msgtype, int(receive * 1e9), data)
     if verdict is not None:

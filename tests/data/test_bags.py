@@ -43,6 +43,7 @@ def test_bag_is_read_back_by_rosbags_and_by_the_independent_mcap_reader(tmp_path
     stamp = last.header.stamp.sec + last.header.stamp.nanosec * 1e-9
     p = last.pose
     np.testing.assert_allclose([p.position.x, p.orientation.w], tcp_pose(stamp - T0)[[0, 6]], atol=1e-9)
+    assert [m.data for m in independent["/task"]] == ["touch the red cube"]  # sent before the episode started
     events = [parse_event(m.data)["event"] for m in independent["/episode/events"]]
     assert events == ["start", "success", "stop"]
 

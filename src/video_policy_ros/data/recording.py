@@ -27,6 +27,7 @@ from video_policy_ros.data.events import EVENT_MSGTYPE, EVENTS_TOPIC, make_event
 log = logging.getLogger(__name__)
 
 DISCARDED_FOLDER = "discarded"
+TASK_TOPIC, TASK_MSGTYPE = "/task", "std_msgs/msg/String"
 
 
 @dataclass
@@ -63,6 +64,7 @@ class EpisodeRecorder:
         self.stop_delay_s = stop_delay_s
         self.robot = robot or {}
         self.task = ""
+        self._task_message: bytes | None = None
         self.cameras: dict[str, Any] = {}  # latest camera configuration seen, per camera
         self.bag: McapBagWriter | None = None
         self.info: EpisodeInfo | None = None
@@ -114,6 +116,12 @@ class EpisodeRecorder:
         if self.bag is not None:
             self.bag.write(topic, msgtype, stamp_ns, data)
 
+    def note_task(self, text: str, message: bytes) -> None:
+        """The latest ``/task`` (a CDR std_msgs/String): recorded now, and again at each episode's start,
+        because it is latched and usually arrives once, before the episode starts."""
+        self.task, self._task_message = text, message
+        self.write(TASK_TOPIC, TASK_MSGTYPE, time.time_ns(), message)
+
     def note_camera(self, name: str, width: int, height: int, k: np.ndarray | list[float]) -> None:
         self.cameras[name] = {"width": int(width), "height": int(height), "k": [float(v) for v in np.ravel(k)]}
 
@@ -134,6 +142,8 @@ class EpisodeRecorder:
         self.info = EpisodeInfo(path.name, self.task, seed, robot={**self.robot, **event.get("robot", {})})
         self._stop_at = None
         self._write_event(event)
+        if self._task_message is not None:
+            self.bag.write(TASK_TOPIC, TASK_MSGTYPE, time.time_ns(), self._task_message)
         log.info("recording episode %s (%s)", path, self.task or "no task yet")
 
     def _close(self, event: dict[str, Any], discard: bool = False) -> Path:

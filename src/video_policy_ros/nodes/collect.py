@@ -11,6 +11,7 @@ publishes the verdict and the recorder closes the bag. Episode ``i`` uses seed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
@@ -48,89 +49,93 @@ def record_episode(configs: dict, recorder_config: RecorderConfig, executor_thre
     from video_policy_ros.nodes.inference_node import InferenceNode
     from video_policy_ros.nodes.recorder_node import RecorderNode
 
-    sim = graph.start_sim_world(configs["sim_world"])
-    nodes = []
-    try:
+    with contextlib.ExitStack() as cleanup:  # undone in reverse: nodes (newest first), then the sim world
+        sim = graph.start_sim_world(configs["sim_world"])
+        cleanup.callback(_stop_process, sim)
         if not sim.ready.wait(timeout=60) or sim.exitcode is not None:
             raise StackError("the sim world failed to start (see its error above)")
-        recorder = RecorderNode(recorder_config)
-        nodes = [recorder, ControllerNode(configs["controller"]), InferenceNode(configs["inference"])]
         executor = MultiThreadedExecutor(num_threads=executor_threads)
-        for node in nodes:
+        nodes = []
+        for build in (lambda: RecorderNode(recorder_config), lambda: ControllerNode(configs["controller"]),
+                      lambda: InferenceNode(configs["inference"])):
+            node = build()
+            cleanup.callback(node.destroy_node)
+            cleanup.callback(node.close)
             executor.add_node(node)
-        limit = configs["sim_world"].task.timeout_s + 60
-        deadline, sim_gone = time.monotonic() + limit, None
+            nodes.append(node)
+        recorder = nodes[0]
+        deadline = time.monotonic() + configs["sim_world"].task.timeout_s + 60
+        sim_gone_at = None
         while not recorder.core.finished and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
             if any(n.exit_code is not None for n in nodes[1:]):
                 raise StackError("a node of the graph stopped (see its error above)")
-            if sim_gone is None and not sim.is_alive():
-                sim_gone = time.monotonic()
-            if sim_gone is not None and recorder.core.recording and time.monotonic() - sim_gone > VERDICT_WAIT_S:
-                # The sim world exits with 0 on success: the verdict, if its event never arrived.
-                recorder.operator("success" if sim.exitcode == 0 else "failure", f"sim world exited with {sim.exitcode}")
-            elif sim_gone is not None and not recorder.core.recording and time.monotonic() - sim_gone > VERDICT_WAIT_S:
+            if sim_gone_at is None and not sim.is_alive():
+                sim_gone_at = time.monotonic()
+            if sim_gone_at is None or time.monotonic() - sim_gone_at < VERDICT_WAIT_S:
+                continue
+            if not recorder.core.recording:
                 raise StackError(f"the sim world exited ({sim.exitcode}) before the recorder saw the episode start")
+            # The sim world exits with 0 on success: the verdict, if its event never arrived.
+            recorder.operator("success" if sim.exitcode == 0 else "failure", f"sim world exited with {sim.exitcode}")
         return recorder.core.finished[0] if recorder.core.finished else None
-    finally:
-        for node in reversed(nodes):
-            node.close()
-            node.destroy_node()
-        if sim.is_alive():
-            sim.terminate()
-        sim.join(timeout=10)
+
+
+def _stop_process(process) -> None:
+    if process.is_alive():
+        process.terminate()
+    process.join(timeout=10)
+
+
+def collect(args: argparse.Namespace, recorder_config: RecorderConfig) -> int:
+    """Record the episodes (rclpy already initialised); returns how many succeeded."""
+    from tqdm import tqdm
+
+    successes = 0
+    bar = tqdm(range(args.episodes), desc="episodes", unit="episode")
+    for i in bar:
+        seed = args.first_seed + i
+        configs = graph.load_configs(_graph_args(args, seed))
+        # The bag holds the cameras: no separate mp4 from the sim world.
+        configs["sim_world"] = configs["sim_world"].model_copy(update={"record_camera": None})
+        recorded = record_episode(configs, recorder_config)
+        if recorded is None:
+            tqdm.write(f"seed {seed}: no episode recorded (timed out)", file=sys.stderr)
+            continue
+        path, info = recorded
+        successes += bool(info.success)
+        bar.set_postfix(successes=successes)
+        tqdm.write(f"{path}: seed {seed}, {info.task!r}, success={info.success}")
+    return successes
 
 
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from tqdm import tqdm
-
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(levelname)s: %(message)s")
-    if args.episodes < 1:
-        print("error: --episodes must be at least 1", file=sys.stderr)
-        return 2
-    try:
-        recorder_path = args.config_dir / "recorder.yaml" if args.config_dir else default_config_path("recorder")
-        recorder_config = load_yaml(RecorderConfig, recorder_path,
-                                    {"output_dir": args.out, "image_encoding": args.image_encoding})
-        graph.load_configs(_graph_args(args, args.first_seed))  # fail on a bad YAML before anything starts
-    except StackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
     import rclpy
 
     from video_policy_ros.nodes.base import configure_process
 
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(levelname)s: %(message)s")
     configure_process()
     rclpy.init()
-    successes = 0
     try:
-        bar = tqdm(range(args.episodes), desc="episodes", unit="episode")
-        for i in bar:
-            seed = args.first_seed + i
-            configs = graph.load_configs(_graph_args(args, seed))
-            # The bag holds the cameras: no separate mp4 from the sim world.
-            configs["sim_world"] = configs["sim_world"].model_copy(update={"record_camera": None})
-            recorded = record_episode(configs, recorder_config)
-            if recorded is None:
-                tqdm.write(f"seed {seed}: no episode recorded (timed out)", file=sys.stderr)
-                continue
-            path, info = recorded
-            successes += bool(info.success)
-            bar.set_postfix(successes=successes)
-            tqdm.write(f"{path}: seed {seed}, {info.task!r}, success={info.success}")
+        if args.episodes < 1:
+            raise StackError(f"--episodes must be at least 1, got {args.episodes}")
+        recorder_path = args.config_dir / "recorder.yaml" if args.config_dir else default_config_path("recorder")
+        recorder_config = load_yaml(RecorderConfig, recorder_path,
+                                    {"output_dir": args.out, "image_encoding": args.image_encoding})
+        graph.load_configs(_graph_args(args, args.first_seed))  # a bad YAML fails before anything starts
+        successes = collect(args, recorder_config)
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     finally:
-        if rclpy.ok():
-            rclpy.shutdown()
+        rclpy.try_shutdown()
     print(f"{successes}/{args.episodes} successful episodes recorded in {recorder_config.output_dir.resolve()}; "
           f"convert them with: video-policy convert {recorder_config.output_dir} --out <dataset folder>")
     return 0 if successes == args.episodes else 1

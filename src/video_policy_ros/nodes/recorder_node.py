@@ -122,8 +122,7 @@ class RecorderNode(StackNode):
 
     def _on_task(self, msg: String) -> None:
         with self._lock:
-            self.core.task = msg.data
-            self.core.write("/task", "std_msgs/msg/String", time.time_ns(), serialize_message(msg))
+            self.core.note_task(msg.data, serialize_message(msg))
 
     def _on_event(self, msg: String) -> None:
         event = parse_event(msg.data)
