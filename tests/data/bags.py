@@ -44,8 +44,11 @@ def _serialize_event(event: dict) -> bytes:
 def write_bag(out_dir: Path, *, seconds: float = 2.0, cameras=("front", "wrist"), camera_fps: float = 15.0,
               state_hz: float = 100.0, encoding: str = "jpeg", with_state: bool = True, drop_frames=(),
               clock_jump: tuple[float, float] | None = None, task: str = "touch the red cube",
-              verdict: str | None = "success", recorder: EpisodeRecorder | None = None) -> Path:
-    """Record one episode; ``clock_jump = (at, by)`` shifts every stamp after ``at`` s by ``by`` s."""
+              verdict: str | None = "success", empty_effort: bool = False, extra=(),
+              recorder: EpisodeRecorder | None = None) -> Path:
+    """Record one episode; ``clock_jump = (at, by)`` shifts every stamp after ``at`` s by ``by`` s;
+    ``empty_effort`` publishes JointStates as drivers that leave ``effort`` empty do; ``extra`` adds
+    ``(t, topic, msgtype, cdr bytes)`` messages as they are."""
     recorder = recorder or EpisodeRecorder(out_dir, _serialize_event, stop_delay_s=0.0)
     recorder.note_task(task, serialize_message(String(data=task)))  # latched: arrives before the start
     recorder.handle_event(make_event("start", "test", task=task, seed=7))
@@ -77,8 +80,12 @@ def write_bag(out_dir: Path, *, seconds: float = 2.0, cameras=("front", "wrist")
         for i in range(int(seconds * state_hz) + 1):
             t = i / state_hz
             state = ArmState(stamp(t), np.full(7, float(i)), np.zeros(7), tcp_pose(t), gripper(t))
-            add(t, "/joint_states", "sensor_msgs/msg/JointState", conv.joint_state_msg(state))
+            joint_state = conv.joint_state_msg(state)
+            if empty_effort:
+                joint_state.effort = []
+            add(t, "/joint_states", "sensor_msgs/msg/JointState", joint_state)
             add(t, "/ee_pose", "geometry_msgs/msg/PoseStamped", conv.pose_msg(stamp(t), tcp_pose(t)))
+    messages += [(T0 + t + RECEIVE_DELAY_S, topic, msgtype, data) for t, topic, msgtype, data in extra]
     for receive, topic, msgtype, data in sorted(messages, key=lambda m: m[0]):
         recorder.write(topic, msgtype, int(receive * 1e9), data)
     if verdict is not None:

@@ -47,6 +47,15 @@ def test_model_config_sets_frame_size_and_cameras(tmp_path):
     assert {c: f.shape for c, f in Episode.load(episode_file).frames.items()} == {"wrist": (11, 16, 16, 3)}
 
 
+def test_empty_effort_joint_states_read_and_corrupt_messages_skipped_with_a_warning(tmp_path):
+    corrupt = [(0.5, "/ee_pose", "geometry_msgs/msg/PoseStamped", b"\x00\x01\x00\x00garbage")]
+    bag = read_bag(write_bag(tmp_path, seconds=1.0, empty_effort=True, extra=corrupt))
+    assert bag.warnings == ["/ee_pose: 1 message(s) could not be decoded and were skipped"]
+    assert len(bag.messages("/joint_states")[0].effort) == 0
+    episode = convert_bag(bag, ConvertOptions()).episode
+    np.testing.assert_allclose(episode.gripper, [gripper(k / 10.0) for k in range(11)], atol=1e-9)
+
+
 def test_bag_without_state_becomes_a_video_only_episode(tmp_path):
     result = convert_bag(read_bag(write_bag(tmp_path, seconds=1.0, with_state=False)), ConvertOptions())
     assert not result.episode.has_actions and len(result.episode) == 11

@@ -12,7 +12,7 @@ import numpy as np
 import rclpy
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, TwistStamped
 from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
@@ -37,6 +37,7 @@ class Robot:
         self.states = node.create_publisher(JointState, "/joint_states", 100)
         self.poses = node.create_publisher(PoseStamped, "/ee_pose", 100)
         self.images = node.create_publisher(Image, "/cameras/front/image_raw", qos_profile_sensor_data)
+        self.commands = node.create_publisher(TwistStamped, "/controller/command", 100)
         self.events = node.create_publisher(String, EVENTS_TOPIC, EVENTS_QOS)
         self.sequence = 0
 
@@ -45,6 +46,9 @@ class Robot:
         pose = tcp_pose(0.01 * self.sequence)
         self.states.publish(conv.joint_state_msg(ArmState(now, np.full(7, float(self.sequence)), np.zeros(7), pose, 0.04)))
         self.poses.publish(conv.pose_msg(now, pose))
+        command = TwistStamped(header=conv.header(now, "fr3_link0"))
+        command.twist.linear.x = 0.1
+        self.commands.publish(command)
         if self.sequence % 5 == 0:
             image = np.full((48, 64, 3), self.sequence % 250, np.uint8)
             self.images.publish(conv.image_to_msg(CameraFrame("front", now, image)))
@@ -76,6 +80,7 @@ def test_operator_services_and_keyboard_drive_episodes(ros_graph, tmp_path):
     assert [parse_event(m.data)["event"] for m in bag.messages(EVENTS_TOPIC)] == ["start", "success", "stop"]
     assert len(bag.messages("/cameras/front/image_raw/compressed")) >= 5
     assert len(bag.messages("/joint_states")) >= 30
+    assert bag.messages("/controller/command")[0].twist.linear.x == 0.1
 
     keyboard_loop(recorder, io.StringIO("s\nd\nq\n"))  # start, discard, quit
     assert len(list((tmp_path / DISCARDED_FOLDER).iterdir())) == 1 and recorder.exit_code == 0

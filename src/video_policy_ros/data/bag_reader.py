@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
+from rosbags.serde import SerdeError
 
 from video_policy_ros.data.bag_writer import TYPESTORE
 from video_policy_ros.errors import StackError
@@ -36,6 +37,7 @@ class RecordedBag:
     episode: dict[str, Any] | None = None  # the recorder's per-episode metadata, when the bag was closed
     truncated: bool = False
     warnings: list[str] = field(default_factory=list)
+    undecodable: dict[str, int] = field(default_factory=dict)  # topic → messages skipped as corrupt
 
     def messages(self, topic: str) -> list[Any]:
         return [msg for _, msg in self.topics.get(topic, [])]
@@ -69,14 +71,32 @@ def read_bag(path: str | Path) -> RecordedBag:
         bag.episode = _custom_episode(metadata)
     else:
         _read_stream(bag, _mcap_file(path))
+    bag.warnings += [f"{topic}: {count} message(s) could not be decoded and were skipped"
+                     for topic, count in sorted(bag.undecodable.items())]
     if not bag.topics:
         raise BagReadError(f"{path}: no messages" + (" (the recorder stopped before its first chunk)" if bag.truncated else ""))
     return bag
 
 
+def deserialize(data: bytes, msgtype: str) -> Any:
+    """CDR → message. rclpy (Fast CDR) pads a message whose last field is an empty array of
+    8-byte values (e.g. a JointState without efforts) with 4 more bytes than rosbags accepts:
+    such a message is read without its padding."""
+    try:
+        return TYPESTORE.deserialize_cdr(data, msgtype)
+    except SerdeError:
+        return TYPESTORE.deserialize_cdr(data[:-4], msgtype)
+
+
 def _add(bag: RecordedBag, topic: str, msgtype: str, stamp_ns: int, data: bytes) -> None:
     bag.msgtypes.setdefault(topic, msgtype)
-    bag.topics.setdefault(topic, []).append((stamp_ns, TYPESTORE.deserialize_cdr(data, msgtype)))
+    try:
+        message = deserialize(data, msgtype)
+    except (SerdeError, ValueError, IndexError) as exc:  # a corrupt message: skipped and counted
+        bag.undecodable[topic] = bag.undecodable.get(topic, 0) + 1
+        log.debug("%s: undecodable %s message: %s", topic, msgtype, exc)
+        return
+    bag.topics.setdefault(topic, []).append((stamp_ns, message))
 
 
 def _read_closed(bag: RecordedBag, path: Path) -> None:
