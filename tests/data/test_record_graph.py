@@ -44,3 +44,13 @@ def test_collect_convert_and_train_a_step(tmp_path):
                            "--batch-size", "2", "--eval-every", "0", "--threads", "1", timeout=300)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert (tmp_path / "ckpt" / "model.safetensors").is_file()
+
+
+def test_collect_refuses_bad_arguments_with_one_line(tmp_path):
+    bad = video_policy("collect", "--episodes", "0", "--out", str(tmp_path), timeout=60)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1] == "error: --episodes must be at least 1, got 0"
+    (tmp_path / "recorder.yaml").write_text("image_encoding: webp\n")
+    bad = video_policy("collect", "--config-dir", str(tmp_path), timeout=60)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'recorder.yaml'}: invalid value for 'image_encoding'")
+    assert not any(tmp_path.glob("episode_*"))
