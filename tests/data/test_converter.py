@@ -4,7 +4,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 
-from tests.data.bags import T0, frame_value, gripper, tcp_pose, write_bag
+from tests.data.bags import frame_value, gripper, tcp_pose, write_bag
 from video_policy_ros.cli import main as cli
 from video_policy_ros.data.bag_reader import read_bag
 from video_policy_ros.data.converter import ConversionError, ConvertOptions, convert_bag

@@ -114,3 +114,11 @@ def test_kill_9_mid_episode_leaves_a_bag_readable_to_its_last_chunk(ros_graph, t
     assert np.all(np.diff(sequence) == 1), "what is read is a contiguous stretch, no holes"
     episode = convert_bag(bag, ConvertOptions(fps=10.0)).episode
     assert episode.has_actions and len(episode) >= 5 and episode.instruction == "touch the red cube"
+
+
+def test_an_unwritable_output_folder_stops_the_recorder_with_the_reason(ros_graph, tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    recorder = ros_graph.add(RecorderNode(RecorderConfig(output_dir=not_a_folder), context=ros_graph.context))
+    accepted, message = recorder.operator("start")
+    assert not accepted and "recording stopped" in message and recorder.exit_code == 2

@@ -12,11 +12,12 @@ success, false = failure), or the keyboard of ``video-policy record``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.qos import qos_profile_sensor_data
@@ -29,6 +30,7 @@ from video_policy_ros.config import RecorderConfig
 from video_policy_ros.data.image_codec import compressed_format, encode_rgb
 from video_policy_ros.data.events import EVENTS_TOPIC, parse_event
 from video_policy_ros.data.recording import EpisodeRecorder
+from video_policy_ros.errors import StackError
 from video_policy_ros.nodes import conversions as conv
 from video_policy_ros.nodes.base import StackNode
 from video_policy_ros.nodes.params import load_node_config, run_node
@@ -92,8 +94,8 @@ class RecorderNode(StackNode):
 
     def _raw_writer(self, topic: str, bag_type: str):
         def write(data: bytes) -> None:
-            with self._lock:
-                self.core.write(topic, bag_type, time.time_ns(), data)
+            with self._core() as core:
+                core.write(topic, bag_type, time.time_ns(), data)
         return write
 
     def _compressed_writer(self, camera: str):
@@ -107,40 +109,41 @@ class RecorderNode(StackNode):
             except conv.MessageError as exc:
                 self.get_logger().warning(f"image not recorded: {exc}", throttle_duration_sec=5.0)
                 return
-            with self._lock:
-                self.core.write(topic, "sensor_msgs/msg/CompressedImage", time.time_ns(), serialize_message(compressed))
+            with self._core() as core:
+                core.write(topic, "sensor_msgs/msg/CompressedImage", time.time_ns(), serialize_message(compressed))
         return write
 
     def _camera_info_writer(self, camera: str):
         topic = f"/cameras/{camera}/camera_info"
 
         def write(msg: CameraInfo) -> None:
-            with self._lock:
-                self.core.note_camera(camera, msg.width, msg.height, msg.k)
-                self.core.write(topic, "sensor_msgs/msg/CameraInfo", time.time_ns(), serialize_message(msg))
+            with self._core() as core:
+                core.note_camera(camera, msg.width, msg.height, msg.k)
+                core.write(topic, "sensor_msgs/msg/CameraInfo", time.time_ns(), serialize_message(msg))
         return write
 
     def _on_task(self, msg: String) -> None:
-        with self._lock:
-            self.core.note_task(msg.data, serialize_message(msg))
+        with self._core() as core:
+            core.note_task(msg.data, serialize_message(msg))
 
     def _on_event(self, msg: String) -> None:
         event = parse_event(msg.data)
         if event is None:
             self.get_logger().warning(f"ignored a malformed {EVENTS_TOPIC} message: {msg.data[:80]!r}")
         elif event.get("source") != "recorder":  # our own events were handled when they were made
-            with self._lock:
-                self.core.handle_event(event)
+            with self._core() as core:
+                core.handle_event(event)
 
     # ------------------------------------------------------------------ operator
 
     def operator(self, kind: str, reason: str = "operator") -> tuple[bool, str]:
         """An operator's command; returns (accepted, what happened)."""
-        with self._lock:
-            if kind != "start" and not self.core.recording:
+        with self._core() as core:
+            if kind != "start" and not core.recording:
                 return False, f"{kind} ignored: not recording (start an episode first)"
-            self.core.operator(kind, reason)
-            return True, f"{kind}: {self.core.info.name if self.core.info else 'episode closed'}"
+            core.operator(kind, reason)
+            return True, f"{kind}: {core.info.name if core.info else 'episode closed'}"
+        return False, f"{kind} failed: recording stopped (see the error above)"
 
     def _trigger_service(self, kind: str):
         def serve(request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -156,12 +159,25 @@ class RecorderNode(StackNode):
         self._events_pub.publish(String(data=json.dumps(event)))
 
     def _tick(self) -> None:
+        with self._core() as core:
+            core.tick()
+
+    @contextlib.contextmanager
+    def _core(self) -> Iterator[EpisodeRecorder]:
+        """The core, under the lock. A bag that cannot be written (disk full, folder gone) stops
+        the node with the reason, logged once: what is on disk stays readable to its last chunk."""
         with self._lock:
-            self.core.tick()
+            try:
+                yield self.core
+            except (OSError, StackError) as exc:
+                if self.exit_code is None:
+                    self.get_logger().fatal(f"recording failed, the recorder stops: {exc} "
+                                            "(free disk space or choose another output_dir)")
+                self.exit_code = 2
 
     def close(self) -> None:
-        with self._lock:
-            self.core.close()
+        with self._core() as core:
+            core.close()
 
 
 def keyboard_loop(node: RecorderNode, keys: Iterable[str]) -> None:
