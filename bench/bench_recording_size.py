@@ -58,8 +58,9 @@ def main() -> int:
         bags = [read_bag(p) for p in sorted(raw.iterdir())]
         minutes = sum((max(ns for ns, _ in b.topics["/joint_states"]) - min(ns for ns, _ in b.topics["/joint_states"]))
                       for b in bags) / 1e9 / 60
-        cams = {t for b in bags for t in b.topics if t.endswith("/image_raw")}
-        print(f"\n{len(bags)} episode(s), {minutes * 60:.1f} s in all, cameras {sorted(cams)}; MB per episode-minute:")
+        cams = sorted({t for b in bags for t in b.topics if t.endswith("/image_raw")})
+        rates = ", ".join(f"{t.split('/')[2]} {sum(len(b.topics[t]) for b in bags) / (minutes * 60):.1f} fps" for t in cams)
+        print(f"\n{len(bags)} episode(s), {minutes * 60:.1f} s in all, images recorded at {rates}; MB per episode-minute:")
         baseline = None
         for encoding, compression in SETTINGS:
             start = time.perf_counter()

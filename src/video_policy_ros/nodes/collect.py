@@ -68,16 +68,19 @@ def record_episode(configs: dict, recorder_config: RecorderConfig, executor_thre
         sim_gone_at = None
         while not recorder.core.finished and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
-            if any(n.exit_code is not None for n in nodes[1:]):
-                raise StackError("a node of the graph stopped (see its error above)")
             if sim_gone_at is None and not sim.is_alive():
                 sim_gone_at = time.monotonic()
-            if sim_gone_at is None or time.monotonic() - sim_gone_at < VERDICT_WAIT_S:
-                continue
-            if not recorder.core.recording:
-                raise StackError(f"the sim world exited ({sim.exitcode}) before the recorder saw the episode start")
-            # The sim world exits with 0 on success: the verdict, if its event never arrived.
-            recorder.operator("success" if sim.exitcode == 0 else "failure", f"sim world exited with {sim.exitcode}")
+            awaiting_verdict = recorder.core.recording and recorder.core.info.success is None
+            if awaiting_verdict and sim_gone_at is None and any(n.exit_code is not None for n in nodes[1:]):
+                # e.g. the controller lost the robot mid-episode: a failed episode, the collection goes on.
+                recorder.operator("failure", "a node of the graph stopped mid-episode (see its error above)")
+            elif sim_gone_at is not None and time.monotonic() - sim_gone_at > VERDICT_WAIT_S:
+                # (once the sim world has gone, the controller losing the robot is expected)
+                if not recorder.core.recording:
+                    raise StackError(f"the sim world exited ({sim.exitcode}) before the recorder saw the episode start")
+                if awaiting_verdict:  # its verdict event never arrived: the exit code is the verdict
+                    recorder.operator("success" if sim.exitcode == 0 else "failure",
+                                      f"sim world exited with {sim.exitcode}")
         return recorder.core.finished[0] if recorder.core.finished else None
 
 
