@@ -9,6 +9,7 @@ from tests.data.test_bags import read_independently
 from tests.integration.processes import REPO, robot_ip_for_this_process
 from video_policy_ros.data.bag_reader import read_bag
 from video_policy_ros.data.episode import Episode, list_episodes
+from video_policy_ros.data.events import parse_event
 
 
 def video_policy(*args: str, timeout: float) -> subprocess.CompletedProcess:
@@ -28,6 +29,9 @@ def test_collect_convert_and_train_a_step(tmp_path):
     bag = read_bag(bag_path)
     assert bag.episode["success"] is True and bag.episode["seed"] == 3 and bag.episode["task"].startswith("touch the")
     assert set(bag.episode["cameras"]) == {"front", "wrist"} and bag.episode["robot"]["sim"] is True
+    events = [parse_event(m.data) for m in bag.messages("/episode/events")]
+    assert [(e["event"], e["source"]) for e in events] == [("start", "sim_world"), ("success", "sim_world"),
+                                                          ("stop", "recorder")]
     independent = read_independently(next(bag_path.glob("*.mcap")))
     for topic in ("/cameras/front/image_raw/compressed", "/cameras/wrist/camera_info", "/joint_states", "/ee_pose",
                   "/task", "/episode/events"):
