@@ -1,15 +1,19 @@
 """Recorded bags: rosbag2 MCAP that rosbags (our reader) and the mcap library (independent) both read."""
 
 import json
+import time
 
 import numpy as np
 import pytest
 import yaml
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
+from rclpy.serialization import serialize_message
+from std_msgs.msg import String
 
 from tests.data.bags import T0, tcp_pose, write_bag
-from video_policy_ros.data.bag_reader import read_bag
+from video_policy_ros.data.bag_reader import BagReadError, read_bag
+from video_policy_ros.data.bag_writer import McapBagWriter
 from video_policy_ros.data.events import make_event, parse_event
 from video_policy_ros.data.recording import DISCARDED_FOLDER, EpisodeRecorder
 
@@ -83,3 +87,20 @@ def test_events_outside_an_episode_are_ignored_and_unknown_kinds_rejected(tmp_pa
     assert parse_event('{"event": "explode"}') is None and parse_event("not json") is None
     with pytest.raises(ValueError, match="unknown episode event"):
         make_event("explode", "test")
+
+
+def test_an_open_bag_reaches_the_disk_within_the_chunk_period_even_when_messages_stop(tmp_path):
+    writer = McapBagWriter(tmp_path / "open", chunk_period_s=0.05)
+    writer.write("/task", "std_msgs/msg/String", 1, serialize_message(String(data="touch the red cube")))
+    assert read_bag_message_count(writer.mcap_path) == 0  # still in the open chunk
+    time.sleep(0.1)
+    writer.flush_if_due()  # what the recorder's timer does while nothing arrives
+    bag = read_bag(writer.path)  # not closed: read as a truncated bag
+    assert bag.truncated and bag.messages("/task")[0].data == "touch the red cube"
+
+
+def read_bag_message_count(mcap_path) -> int:
+    try:
+        return sum(len(v) for v in read_bag(mcap_path).topics.values())
+    except BagReadError:
+        return 0

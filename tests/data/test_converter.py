@@ -126,3 +126,13 @@ def test_unusable_inputs_fail_with_what_to_do(tmp_path, capsys):
     short = write_bag(tmp_path / "bags", seconds=0.05)
     with pytest.raises(ConversionError, match="too short"):
         convert_bag(read_bag(short), ConvertOptions())
+
+
+def test_failed_episodes_are_skipped_unless_asked_for(tmp_path, capsys):
+    bags = tmp_path / "bags"
+    failed = write_bag(bags, seconds=1.0, verdict="failure")
+    assert cli(["convert", str(bags), "--out", str(tmp_path / "ds")]) == 0
+    assert "recorded as a failure, skipped (pass --include-failures)" in capsys.readouterr().err
+    assert not list((tmp_path / "ds").glob("*.npz"))
+    assert cli(["convert", str(bags), "--out", str(tmp_path / "ds"), "--include-failures"]) == 0
+    assert Episode.load(tmp_path / "ds" / f"{failed.name}.npz").success is False

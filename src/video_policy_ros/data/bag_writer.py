@@ -69,16 +69,21 @@ class McapBagWriter:
         chunks_before = len(storage.chunks)
         self._writer.write(connection, stamp_ns, data)
         self.message_count += 1
-        now = time.monotonic()
         if len(storage.chunks) != chunks_before:  # rosbags closed a full chunk
-            self._flush(now)
-        elif now - self._last_chunk_time >= self.chunk_period_s:
-            storage.close_chunk()
-            self._flush(now)
+            self._flush()
+        else:
+            self.flush_if_due()
 
-    def _flush(self, now: float) -> None:
+    def flush_if_due(self) -> None:
+        """Write the open chunk if it is older than ``chunk_period_s`` (also called when no message comes)."""
+        storage = self._writer.storage
+        if storage.chunk.bio.tell() and time.monotonic() - self._last_chunk_time >= self.chunk_period_s:
+            storage.close_chunk()
+            self._flush()
+
+    def _flush(self) -> None:
         self._writer.storage.bio.flush()
-        self._last_chunk_time = now
+        self._last_chunk_time = time.monotonic()
 
     def close(self) -> Path:
         """Finish the MCAP summary and write metadata.yaml; returns the bag folder."""

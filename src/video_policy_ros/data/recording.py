@@ -105,10 +105,13 @@ class EpisodeRecorder:
         return event
 
     def tick(self, now: float | None = None) -> None:
-        """Closes the episode once ``stop_delay_s`` has passed after its verdict."""
+        """Call periodically: writes a due chunk even when no message comes, and closes the
+        episode once ``stop_delay_s`` has passed after its verdict."""
         now = time.monotonic() if now is None else now
         if self._stop_at is not None and now >= self._stop_at:
             self._close(make_event("stop", "recorder", "verdict recorded"))
+        elif self.bag is not None:
+            self.bag.flush_if_due()
 
     # ------------------------------------------------------------------ messages
 
