@@ -61,6 +61,8 @@ def test_metadata_holds_the_episode_and_the_files_for_ros2_bag_info(tmp_path):
     assert episode["cameras"]["front"]["width"] == 64 and len(episode["cameras"]["wrist"]["k"]) == 9
     counts = {t["topic_metadata"]["name"]: t["message_count"] for t in info["topics_with_message_count"]}
     assert counts["/ee_pose"] == 51 and counts["/cameras/front/camera_info"] == 8
+    qos = {t["topic_metadata"]["name"]: t["topic_metadata"]["offered_qos_profiles"] for t in info["topics_with_message_count"]}
+    assert qos["/task"][0]["durability"] == "transient_local" and qos["/ee_pose"] == []  # /task replays latched
 
 
 def test_raw_images_with_zstd_chunks_read_back_exactly(tmp_path):

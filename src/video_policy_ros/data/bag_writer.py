@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
 from rosbags.typesys import Stores, get_typestore
@@ -25,6 +26,11 @@ from rosbags.typesys import Stores, get_typestore
 from video_policy_ros.errors import StackError
 
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
+_NO_TIME = QosTime(0, 0)
+# Offered QoS stored for latched topics (/task, /episode/events), so `ros2 bag play` republishes
+# them latched and a node that starts during playback still gets the instruction.
+LATCHED_QOS = Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, QosDurability.TRANSIENT_LOCAL, _NO_TIME,
+                  _NO_TIME, QosLiveliness.AUTOMATIC, _NO_TIME, False)
 
 
 class BagWriteError(StackError):
@@ -34,8 +40,10 @@ class BagWriteError(StackError):
 class McapBagWriter:
     """``write(topic, msgtype, stamp_ns, cdr_bytes)`` into ``<path>/<path.name>.mcap``."""
 
-    def __init__(self, path: Path, chunk_compression: Literal["none", "zstd"] = "zstd", chunk_period_s: float = 1.0):
+    def __init__(self, path: Path, chunk_compression: Literal["none", "zstd"] = "zstd", chunk_period_s: float = 1.0,
+                 latched_topics: frozenset[str] = frozenset()):
         self.path = Path(path)
+        self.latched_topics = latched_topics
         self.chunk_period_s = chunk_period_s
         self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
         if chunk_compression == "zstd":
@@ -63,7 +71,8 @@ class McapBagWriter:
         if connection is None:
             if msgtype not in TYPESTORE.types:
                 raise BagWriteError(f"{topic}: message type {msgtype} is not a standard ROS 2 type rosbags knows")
-            connection = self._writer.add_connection(topic, msgtype, typestore=TYPESTORE)
+            qos = [LATCHED_QOS] if topic in self.latched_topics else []
+            connection = self._writer.add_connection(topic, msgtype, typestore=TYPESTORE, offered_qos_profiles=qos)
             self._connections[topic] = connection
         storage = self._writer.storage
         chunks_before = len(storage.chunks)

@@ -141,7 +141,7 @@ class EpisodeRecorder:
             path = self.output_dir / f"{name}_{suffix}"
             suffix += 1
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        self.bag = McapBagWriter(path, self._chunk_compression, self._chunk_period_s)
+        self.bag = McapBagWriter(path, self._chunk_compression, self._chunk_period_s, frozenset({TASK_TOPIC, EVENTS_TOPIC}))
         self.info = EpisodeInfo(path.name, self.task, seed, robot={**self.robot, **event.get("robot", {})})
         self._stop_at = None
         self._write_event(event)
