@@ -164,7 +164,10 @@ class RecorderConfig(_Strict):
     output_dir: Path = Field(Path("data/bags"), description="one rosbag2 (MCAP) folder per episode is created here")
     cameras: tuple[str, ...] = Field(("front", "wrist"), description="camera names: /cameras/<name>/... are recorded")
     image_encoding: Literal["raw", "jpeg", "png"] = Field(
-        "jpeg", description="raw: sensor_msgs/Image on image_raw; jpeg/png: sensor_msgs/CompressedImage on image_raw/compressed"
+        "raw",
+        description="raw: sensor_msgs/Image on image_raw (lossless, replays into the graph; with zstd chunks ~15 MB "
+        "per episode-minute in sim); jpeg/png: sensor_msgs/CompressedImage on image_raw/compressed (jpeg: "
+        "about half of that, lossy; for noisy real cameras)",
     )
     jpeg_quality: int = Field(90, ge=1, le=100, description="image_encoding jpeg: quality (higher: larger, sharper)")
     chunk_compression: Literal["none", "zstd"] = Field("zstd", description="compression of the MCAP chunks")

@@ -63,7 +63,8 @@ def call(graph, client, request):
 
 
 def test_operator_services_and_keyboard_drive_episodes(ros_graph, tmp_path):
-    config = RecorderConfig(output_dir=tmp_path, cameras=("front",), stop_delay_s=0.0, chunk_period_s=0.2)
+    config = RecorderConfig(output_dir=tmp_path, cameras=("front",), image_encoding="jpeg", stop_delay_s=0.0,
+                            chunk_period_s=0.2)
     recorder = ros_graph.add(RecorderNode(config, context=ros_graph.context))
     operator = ros_graph.add(rclpy.create_node("operator", context=ros_graph.context))
     robot = Robot(operator)
