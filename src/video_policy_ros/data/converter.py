@@ -155,21 +155,11 @@ def convert_bag(bag: RecordedBag, opts: ConvertOptions) -> Conversion:
     if not cameras or missing:
         raise ConversionError(f"no images for camera(s) {missing or 'any'} (recorded cameras: {sorted(available)}); "
                               "record them or pass --cameras with the recorded ones")
-    streams = {cam: _stream(bag, available[cam]) for cam in cameras}
-    for topic in ("/ee_pose", "/joint_states"):
-        stream = _stream(bag, topic)
-        if stream is not None:
-            streams[topic] = stream
-    if "/ee_pose" not in streams:
-        warnings.append("no /ee_pose: written as an action-free (video-only) episode")
-    elif "/joint_states" not in streams:
-        warnings.append("/ee_pose without /joint_states (no gripper): written as an action-free episode")
-        del streams["/ee_pose"]
-    if "/ee_pose" not in streams:
-        streams.pop("/joint_states", None)
+    streams = _used_streams(bag, {cam: available[cam] for cam in cameras}, warnings)
     streams = {name: _sorted(s) for name, s in _cut_clock_jumps(streams, opts.max_clock_jump_s, warnings).items()}
     if any(len(s.stamps) == 0 for s in streams.values()):
         raise ConversionError("a stream is empty after the clock jump: the bag has no consistent stretch to convert")
+    # 1. the grid: every used stream covers it
     t0 = max(s.stamps[0] for s in streams.values())
     t1 = min(s.stamps[-1] for s in streams.values())
     count = int(np.floor((t1 - t0) * opts.fps + 1e-9)) + 1
@@ -177,31 +167,51 @@ def convert_bag(bag: RecordedBag, opts: ConvertOptions) -> Conversion:
         raise ConversionError(f"the streams overlap for {max(t1 - t0, 0):.2f} s, too short for 2 steps at "
                               f"{opts.fps:g} fps (was the episode stopped at once?)")
     times = t0 + np.arange(count) / opts.fps
-    frames = {}
-    for cam in cameras:
-        s = streams[cam]
-        frames[cam] = np.stack([resize(decode_image(s.messages[i], available[cam]), opts.image_size)
-                                for i in latest_before(s.stamps, times)])
-        period = float(np.median(np.diff(s.stamps))) if len(s.stamps) > 1 else 0.0
-        lost = gaps(s.stamps, DROPPED_FRAME_FACTOR * period) if period > 0 else []
-        if lost:
-            missed = sum(int(round(length / period)) - 1 for _, length in lost)
-            warnings.append(f"camera '{cam}': about {missed} dropped frame(s) in {len(lost)} gap(s), "
-                            f"longest {max(g for _, g in lost):.2f} s (the previous frame is held)")
+    # 2. frames: the latest one measured at or before each step
+    frames = {cam: _frames_at(streams[cam], available[cam], times, opts.image_size, warnings) for cam in cameras}
+    # 3. actions: TCP pose and gripper interpolated at each step
     tcp_poses = gripper = None
     if "/ee_pose" in streams:
-        ee, js = streams["/ee_pose"], streams["/joint_states"]
-        for name, s in (("/ee_pose", ee), ("/joint_states", js)):
-            if lost := gaps(s.stamps, MAX_STATE_GAP_S):
-                warnings.append(f"{name}: {len(lost)} gap(s) longer than {MAX_STATE_GAP_S} s, longest "
-                                f"{max(g for _, g in lost):.2f} s (interpolated across)")
-        positions = np.array([[m.pose.position.x, m.pose.position.y, m.pose.position.z, m.pose.orientation.x,
-                               m.pose.orientation.y, m.pose.orientation.z, m.pose.orientation.w] for m in ee.messages])
-        tcp_poses = interpolate_poses(ee.stamps, positions, times)
-        finger = np.array([_finger(m) for m in js.messages])
-        gripper = np.interp(times, js.stamps, finger)
+        tcp_poses, gripper = _state_at(streams["/ee_pose"], streams["/joint_states"], times, warnings)
     episode = Episode(_instruction(bag, opts, warnings), opts.fps, frames, tcp_poses, gripper, _verdict(bag))
     return Conversion(episode, warnings)
+
+
+def _used_streams(bag: RecordedBag, camera_topics: dict[str, str], warnings: list[str]) -> dict[str, Stream]:
+    """The cameras' streams, plus /ee_pose and /joint_states when both are there (else video only)."""
+    streams = {cam: _stream(bag, topic) for cam, topic in camera_topics.items()}
+    ee_pose, joint_states = _stream(bag, "/ee_pose"), _stream(bag, "/joint_states")
+    if ee_pose is None:
+        warnings.append("no /ee_pose: written as an action-free (video-only) episode")
+    elif joint_states is None:
+        warnings.append("/ee_pose without /joint_states (no gripper): written as an action-free episode")
+    else:
+        streams.update({"/ee_pose": ee_pose, "/joint_states": joint_states})
+    return streams
+
+
+def _frames_at(stream: Stream, topic: str, times: np.ndarray, size: tuple[int, int] | None,
+               warnings: list[str]) -> np.ndarray:
+    camera = topic.split("/")[2]
+    period = float(np.median(np.diff(stream.stamps))) if len(stream.stamps) > 1 else 0.0
+    lost = gaps(stream.stamps, DROPPED_FRAME_FACTOR * period) if period > 0 else []
+    if lost:
+        missed = sum(int(round(length / period)) - 1 for _, length in lost)
+        warnings.append(f"camera '{camera}': about {missed} dropped frame(s) in {len(lost)} gap(s), "
+                        f"longest {max(g for _, g in lost):.2f} s (the previous frame is held)")
+    return np.stack([resize(decode_image(stream.messages[i], topic), size) for i in latest_before(stream.stamps, times)])
+
+
+def _state_at(ee_pose: Stream, joint_states: Stream, times: np.ndarray,
+              warnings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    for name, stream in (("/ee_pose", ee_pose), ("/joint_states", joint_states)):
+        if lost := gaps(stream.stamps, MAX_STATE_GAP_S):
+            warnings.append(f"{name}: {len(lost)} gap(s) longer than {MAX_STATE_GAP_S} s, longest "
+                            f"{max(g for _, g in lost):.2f} s (interpolated across)")
+    recorded = np.array([[m.pose.position.x, m.pose.position.y, m.pose.position.z, m.pose.orientation.x,
+                          m.pose.orientation.y, m.pose.orientation.z, m.pose.orientation.w] for m in ee_pose.messages])
+    finger = np.array([_finger(m) for m in joint_states.messages])
+    return interpolate_poses(ee_pose.stamps, recorded, times), np.interp(times, joint_states.stamps, finger)
 
 
 def _finger(msg: Any) -> float:
