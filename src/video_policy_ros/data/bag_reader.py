@@ -68,7 +68,11 @@ def read_bag(path: str | Path) -> RecordedBag:
     metadata = path / "metadata.yaml"
     if path.is_dir() and metadata.is_file():
         _read_closed(bag, path)
-        bag.episode = _custom_episode(metadata)
+        try:
+            bag.episode = _custom_episode(metadata)
+        except (yaml.YAMLError, json.JSONDecodeError, AttributeError) as exc:
+            bag.warnings.append(f"metadata.yaml: episode metadata unreadable ({str(exc).splitlines()[0]}); "
+                                "task and verdict are taken from the recorded topics")
     else:
         _read_stream(bag, _mcap_file(path))
     bag.warnings += [f"{topic}: {count} message(s) could not be decoded and were skipped"
