@@ -15,6 +15,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demos": ("video_policy_ros.sim.demos", "generate scripted-expert demonstrations in the sim world"),
     "train": ("video_policy_ros.model.train", "train a Video Policy checkpoint"),
     "calibrate": ("video_policy_ros.nodes.hand_eye_calibration", "camera calibration: hand-eye with a ChArUco board"),
+    "record": ("video_policy_ros.nodes.recorder_node", "record episodes as rosbag2 (MCAP) bags; keyboard + services"),
+    "collect": ("video_policy_ros.nodes.collect", "record N scripted-expert episodes through the sim graph"),
+    "convert": ("video_policy_ros.data.convert", "convert bags and mp4 videos into the training dataset"),
 }
 
 

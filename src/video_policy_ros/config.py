@@ -250,12 +250,36 @@ class BagReplayConfig(_Strict):
     loop: bool = Field(False, description="start again at the end of the bag (otherwise the node exits 0)")
 
 
+# --------------------------------------------------------------------------- recorder
+
+
+class RecorderConfig(_Strict):
+    output_dir: OutputPath = Field(
+        Path("bags"), description="one rosbag2 (MCAP) folder per episode is created here; relative to the data home"
+    )
+    cameras: tuple[str, ...] = Field(("front", "wrist"), description="camera names: /cameras/<name>/... are recorded")
+    image_encoding: Literal["raw", "jpeg", "png"] = Field(
+        "raw",
+        description="raw: sensor_msgs/Image on image_raw (lossless, replays into the graph; with zstd chunks ~15 MB "
+        "per episode-minute in sim); jpeg/png: sensor_msgs/CompressedImage on image_raw/compressed (jpeg: "
+        "about half of that, lossy; for noisy real cameras)",
+    )
+    jpeg_quality: int = Field(90, ge=1, le=100, description="image_encoding jpeg: quality (higher: larger, sharper)")
+    chunk_compression: Literal["none", "zstd"] = Field("zstd", description="compression of the MCAP chunks")
+    chunk_period_s: float = Field(
+        1.0, ge=0.05, le=10.0, description="a chunk is written at least this often: what a crash (kill -9) can lose"
+    )
+    stop_delay_s: float = Field(1.0, ge=0.0, le=30.0, description="keep recording this long after success/failure")
+    robot_ip: str = Field("127.0.0.1", description="the arm's address, stored in each episode's metadata")
+
+
 NODE_CONFIGS: dict[str, type[_Strict]] = {
     "sim_world": SimWorldConfig,
     "controller": ControllerConfig,
     "inference": InferenceConfig,
     "camera": CameraDriverConfig,
     "bag_replay": BagReplayConfig,
+    "recorder": RecorderConfig,
 }
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -51,7 +51,7 @@ def test_control_and_sensors_do_not_need_torch():
 
 
 def test_every_node_has_an_executable_for_ros2_run():
-    for node in ("sim_world", "controller", "inference", "camera"):
+    for node in ("sim_world", "controller", "inference", "camera", "recorder"):
         script = REPO / "scripts" / node
         assert os.access(script, os.X_OK), f"{script} must be executable (launch_ros runs it directly)"
         assert f"video_policy_ros.nodes.{node}_node" in script.read_text()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 FORMAT_VERSION = 1
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 
 
 class EpisodeError(ValueError):
@@ -72,11 +74,11 @@ class Episode:
             "cameras": list(self.frames),
             "success": self.success,
         }
-        arrays = {f"frames_{cam}": f for cam, f in self.frames.items()}
+        arrays = {"meta": np.array(json.dumps(meta)), **{f"frames_{cam}": f for cam, f in self.frames.items()}}
         if self.has_actions:
             arrays["tcp_poses"] = self.tcp_poses.astype(np.float64)
             arrays["gripper"] = self.gripper.astype(np.float64)
-        np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
+        _write_npz(path, arrays)
         return path
 
     @classmethod
@@ -95,6 +97,20 @@ class Episode:
         if meta.get("format_version") != FORMAT_VERSION:
             raise EpisodeError(f"{path}: format_version {meta.get('format_version')} != {FORMAT_VERSION}")
         return cls(meta["instruction"], float(meta["fps"]), frames, tcp, grip, meta.get("success"))
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` with fixed zip timestamps, so equal episodes are equal files
+    (conversion is deterministic, and :func:`fingerprint` hashes bytes). Written to a
+    temporary name first: an interrupted save never leaves a half-written episode."""
+    partial = path.with_name(path.name + ".partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+    os.replace(partial, path)
 
 
 def list_episodes(folder: str | Path) -> list[Path]:

@@ -7,3 +7,5 @@ TASK_QOS = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
 
 # Values that change rarely (a camera's calibrated pose): the same latching as /task.
 LATCHED_QOS = TASK_QOS
+# /episode/events is latched with a history: a recorder that starts after the sim world still gets "start".
+EVENTS_QOS = QoSProfile(depth=10, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)

@@ -6,6 +6,7 @@ the /task instruction. Reports the task result when the episode ends.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -19,10 +20,11 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from video_policy_ros.config import SimWorldConfig  # noqa: E402
+from video_policy_ros.data.events import EVENTS_TOPIC, make_event  # noqa: E402
 from video_policy_ros.data.video import VideoRecorder  # noqa: E402
 from video_policy_ros.nodes import conversions as conv  # noqa: E402
 from video_policy_ros.nodes.params import load_node_config, run_node  # noqa: E402
-from video_policy_ros.nodes.qos import TASK_QOS  # noqa: E402
+from video_policy_ros.nodes.qos import EVENTS_QOS, TASK_QOS  # noqa: E402
 from video_policy_ros.sim.scene import camera_intrinsics  # noqa: E402
 from video_policy_ros.sim.world import SimWorld  # noqa: E402
 from video_policy_ros.types import CameraFrame  # noqa: E402
@@ -48,6 +50,7 @@ class SimWorldNode(StackNode):
         self._frame_counts = {c.name: 0 for c in self.config.cameras}
         self._task_pub = self.create_publisher(String, "/task", TASK_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._events_pub = self.create_publisher(String, EVENTS_TOPIC, EVENTS_QOS)
         self.world = SimWorld(self.config, on_frame=self._publish_frame)
         record = self.config.record_camera
         self.video_path = self.config.output_dir / f"sim_{record}_seed{self.config.seed}_{time.strftime('%Y%m%d-%H%M%S')}.mp4"
@@ -55,6 +58,8 @@ class SimWorldNode(StackNode):
             VideoRecorder(self.video_path, self._cameras[record].fps) if record in self._cameras else None
         )
         self.world.start()
+        self._publish_event("start", task=self.world.layout.instruction, seed=self.config.seed,
+                            robot={"sim": True, "robot_ip": self.config.robot_ip})
         if self.config.publish_task:
             self._task_pub.publish(String(data=self.world.layout.instruction))
         self.get_logger().info(f"serving a simulated FR3 on {self.config.robot_ip}; task: {self.world.layout.instruction}")
@@ -95,10 +100,14 @@ class SimWorldNode(StackNode):
         """Print the task result and finish the video."""
         result = self.world.result
         print(result.summary(), flush=True)
+        self._publish_event("success" if result.success else "failure", result.summary())
         if self._recorder is not None:
             path = self._recorder.close()
             self._recorder = None
             print(f"video of the {self.config.record_camera} camera: {path.resolve()}", flush=True)
+
+    def _publish_event(self, kind: str, reason: str = "", **fields) -> None:
+        self._events_pub.publish(String(data=json.dumps(make_event(kind, "sim_world", reason, **fields))))
 
     def close(self) -> None:
         self.world.close()
