@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from video_policy_ros.errors import StackError
+
 # name -> (module, one-line help). The module provides add_arguments(parser) and run(args) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("video_policy_ros.nodes.graph", "run the whole graph in one process (sim world by default)"),
@@ -31,7 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         if name in names:  # only the chosen subcommand pays for its imports
             importlib.import_module(module).add_arguments(p)
     args = parser.parse_args(argv)
-    return int(importlib.import_module(SUBCOMMANDS[args.command][0]).run(args) or 0)
+    try:
+        return int(importlib.import_module(SUBCOMMANDS[args.command][0]).run(args) or 0)
+    except StackError as exc:  # anything the user must fix, from any subcommand: one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

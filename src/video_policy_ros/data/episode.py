@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from video_policy_ros.errors import StackError
+
 FORMAT_VERSION = 1
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 
 
-class EpisodeError(ValueError):
+class EpisodeError(StackError, ValueError):
     """An episode file is missing, truncated or inconsistent."""
 
 
