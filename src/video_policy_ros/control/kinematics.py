@@ -126,6 +126,15 @@ def damped_pseudo_inverse(jac: np.ndarray, damping: float) -> np.ndarray:
     return jac.T @ np.linalg.solve(jac @ jac.T + damping**2 * np.eye(rows), np.eye(rows))
 
 
+def adaptive_pseudo_inverse(jac: np.ndarray, threshold: float, max_damping: float) -> np.ndarray:
+    """Exact pseudo-inverse away from singularities; damping fades in as the smallest singular
+    value drops below ``threshold`` (so tracking is exact in the workspace, bounded at its edge)."""
+    u, sigma, vt = np.linalg.svd(jac, full_matrices=False)
+    ratio = min(float(sigma[-1]) / threshold, 1.0)
+    damping_sq = (1.0 - ratio**2) * max_damping**2
+    return vt.T @ np.diag(sigma / (sigma**2 + damping_sq)) @ u.T
+
+
 def tilted(quat: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
     """``quat`` rotated by ``angle`` about the base-frame ``axis``."""
     return quat_multiply(rotvec_to_quat(np.asarray(axis, float) * angle), quat)

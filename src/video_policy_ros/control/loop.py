@@ -137,6 +137,8 @@ class ControlLoop:
 
     def run_for(self, seconds: float, advance: Callable[[float], None], clock: Callable[[], float]) -> None:
         """Simulated time (the MuJoCo backend): one cycle, then ``advance`` the world by one period."""
+        if self.arm is None:
+            self.arm = self._connect()
         end = clock() + seconds
         while clock() < end:
             self.step(clock())
@@ -166,10 +168,10 @@ class ControlLoop:
         self._last_cycle = now
         with self._lock:
             self._state = state
-            recover = self.watchdog.should_recover(state)
+            recover = self.watchdog.should_recover(state, now)
             command = self.commander.command(now, state, dt or self.period)
         if recover:
-            self._recover()
+            self._recover(now)
         self._on_state(state)
         self._on_command(command)
         if command.halt:
@@ -187,7 +189,7 @@ class ControlLoop:
                     self.watchdog.counters["gripper_errors"] += 1
                 log.warning("%s", exc)
 
-    def _recover(self) -> None:
+    def _recover(self, now: float) -> None:
         try:
             self.arm.recover()
         except ArmError as exc:
@@ -195,5 +197,5 @@ class ControlLoop:
         else:
             ok, detail = True, "recovered"
         with self._lock:
-            self.watchdog.recovery_result(ok, detail)
+            self.watchdog.recovery_result(ok, now)
         log.warning("automatic recovery from a robot error: %s", detail)

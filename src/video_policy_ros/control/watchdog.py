@@ -22,12 +22,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from video_policy_ros.control.kinematics import FR3Kinematics, damped_pseudo_inverse
+from video_policy_ros.control.kinematics import FR3Kinematics, adaptive_pseudo_inverse
 from video_policy_ros.control.trajectory import MIN_LEAD_S, TrajectorySample
 from video_policy_ros.geometry import quat_to_matrix
 from video_policy_ros.types import ActionChunk, ArmState
 
-JACOBIAN_DAMPING = 0.02  # keeps joint velocities bounded near full extension; the caps below do the rest
+# Below this smallest singular value of the TCP Jacobian the inverse is damped (up to JACOBIAN_DAMPING),
+# which keeps joint velocities bounded near full extension; the joint caps below do the rest.
+SINGULAR_THRESHOLD = 0.05
+JACOBIAN_DAMPING = 0.05
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ class RecoveryPolicy:
     """Which robot errors are recovered automatically, and how often."""
 
     allowed_kinds: frozenset[str]
-    max_attempts: int  # per latched stop; afterwards only /controller/reset clears it
+    max_attempts: int  # within window_s; afterwards only /controller/reset clears the stop
+    window_s: float = 60.0
 
 
 @dataclass
@@ -89,7 +93,7 @@ class _Stop:
     kind: str  # "estop", or the robot error kind ("reflex", "motion_planner", ...)
     message: str
     robot_error: bool
-    attempts: int = 0
+    exhausted: bool = False
 
 
 def _scale_down(vector: np.ndarray, limit: float) -> float:
@@ -105,6 +109,7 @@ class Watchdog:
     counters: Counter = field(default_factory=Counter)
     _stop: _Stop | None = None
     _last_chunk_arrival: float | None = None
+    _recent_recoveries: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.counters.update(chunks_accepted=0, chunks_rejected=0)
@@ -197,25 +202,34 @@ class Watchdog:
         self.counters["resets"] += 1
         return True, f"cleared stop ({message}); holding position until the next chunk"
 
-    def should_recover(self, state: ArmState) -> bool:
-        """A robot error on the allow-list, at rest, with attempts left: try ``recover_from_errors``."""
-        stop = self._stop
-        if stop is None or not stop.robot_error or not self.at_rest(state):
-            return False
-        return stop.kind in self.recovery.allowed_kinds and stop.attempts < self.recovery.max_attempts
+    def should_recover(self, state: ArmState, now: float) -> bool:
+        """A robot error on the allow-list, at rest, with attempts left: try ``recover_from_errors``.
 
-    def recovery_result(self, ok: bool, detail: str) -> None:
+        Attempts (failed or not) are bounded per ``recovery.window_s``, so an error that comes
+        back after every recovery ends in a stop that only /controller/reset clears.
+        """
         stop = self._stop
-        if stop is None:
+        if stop is None or not stop.robot_error or not self.at_rest(state) or stop.kind not in self.recovery.allowed_kinds:
+            return False
+        self._recent_recoveries = [t for t in self._recent_recoveries if now - t < self.recovery.window_s]
+        if len(self._recent_recoveries) < self.recovery.max_attempts:
+            return True
+        if not stop.exhausted:
+            stop.exhausted = True
+            stop.message += (f"; {self.recovery.max_attempts} automatic recoveries in {self.recovery.window_s:g} s did not "
+                             "help: check the robot, then call /controller/reset")
+            self.counters["recoveries_exhausted"] += 1
+        return False
+
+    def recovery_result(self, ok: bool, now: float) -> None:
+        self._recent_recoveries.append(now)
+        if self._stop is None:
             return
         if ok:
             self._stop = None
             self.counters["recoveries"] += 1
-            return
-        stop.attempts += 1
-        self.counters["recovery_failures"] += 1
-        if stop.attempts >= self.recovery.max_attempts:
-            stop.message = f"{stop.message}; {stop.attempts} recovery attempts failed ({detail}): check the robot, then /controller/reset"
+        else:
+            self.counters["recovery_failures"] += 1
 
     # ------------------------------------------------------------------ per-cycle limits
 
@@ -245,7 +259,7 @@ class Watchdog:
         twist = previous.twist + change * scale
         # 4. Into joint space; joint speeds and the joint position margins scale the whole motion.
         jac = self.kinematics.jacobian(q)
-        qdot = damped_pseudo_inverse(jac, JACOBIAN_DAMPING) @ twist
+        qdot = adaptive_pseudo_inverse(jac, SINGULAR_THRESHOLD, JACOBIAN_DAMPING) @ twist
         ratio = np.abs(qdot) / lim.joint_velocity
         if self._count("joint_velocity", ratio.max() > 1.0):
             qdot = qdot / ratio.max()
