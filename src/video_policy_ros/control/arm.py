@@ -180,9 +180,9 @@ def connect_with_retry(connect, deadline_s: float, on_wait, sleep=time.sleep, cl
         try:
             return connect()
         except RobotUnreachable as exc:
-            waited = clock() - start
-            if waited + delay > deadline_s:
-                raise RobotUnreachable(f"{exc} (gave up after {waited:.0f} s; connect_timeout_s {deadline_s:g})") from None
-            on_wait(f"{exc}; retrying for {deadline_s - waited:.0f} s more")
-            sleep(delay)
+            remaining = deadline_s - (clock() - start)
+            if remaining <= 0:
+                raise RobotUnreachable(f"{exc} (gave up after connect_timeout_s {deadline_s:g} s)") from None
+            on_wait(f"{exc}; retrying for {remaining:.0f} s more")
+            sleep(min(delay, remaining))
             delay = min(2 * delay, max_delay_s)

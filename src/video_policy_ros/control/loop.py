@@ -48,6 +48,7 @@ class ControlLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="control-loop", daemon=True)
         self.fatal: BaseException | None = None  # set when the loop cannot go on (the node exits)
+        self._robot_name = robot_name
         self.status = f"waiting for {robot_name}"
         self.cycle_times: deque[float] = deque(maxlen=500)  # for diagnostics
 
@@ -132,7 +133,7 @@ class ControlLoop:
                 next_cycle = time.monotonic()  # overran: do not burst to catch up
 
     def _waiting(self, message: str) -> None:
-        self.status = f"waiting: {message}"
+        self.status = f"waiting for {self._robot_name}: {message}"
         log.info(self.status)
 
     def run_for(self, seconds: float, advance: Callable[[float], None], clock: Callable[[], float]) -> None:
