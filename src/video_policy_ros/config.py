@@ -101,7 +101,9 @@ class WorkspaceConfig(_Strict):
 
 
 FR3_JOINT_VELOCITY_LIMITS = (2.62, 2.62, 2.62, 2.62, 5.26, 4.18, 5.26)  # rad/s, manufacturer (DESIGN §5)
-RobotErrorKind = Literal["reflex", "motion_planner", "command", "network", "invalid_operation", "robot", "internal"]
+RobotErrorKind = Literal[
+    "reflex", "motion_planner", "motion_generator", "command", "network", "invalid_operation", "robot", "internal"
+]
 
 
 class ControllerConfig(_Strict):
@@ -124,7 +126,7 @@ class ControllerConfig(_Strict):
     max_chunk_age_s: float = Field(2.0, gt=0, le=30.0, description="chunks whose stamp is older on arrival are rejected, s")
     max_future_stamp_s: float = Field(0.5, ge=0, le=5.0, description="tolerated clock skew: chunks stamped further ahead are rejected, s")
     max_start_jump_m: float = Field(
-        0.05, gt=0, le=0.5, description="first future point vs. current set-point, on top of what max_linear_speed covers, m"
+        0.05, gt=0, le=0.5, description="first point vs. current set-point, on top of what max_linear_speed covers between the first point's due time and now, m"
     )
     max_chunk_silence_s: float = Field(
         3.5, gt=0, le=60.0,
@@ -132,9 +134,12 @@ class ControllerConfig(_Strict):
         "chunk, so its chunks always run to their end",
     )
     command_timeout_s: float = Field(0.1, gt=0, le=1.0, description="each command expires after this; then the robot halts smoothly, s")
-    relative_dynamics_factor: float = Field(0.3, gt=0, le=1.0, description="franky's scale on the robot's own limits")
+    relative_dynamics_factor: float = Field(
+        0.3, gt=0, le=1.0, description="franky's scale on the robot's own limits for velocity commands (stops use the full limits)"
+    )
     auto_recover_errors: tuple[RobotErrorKind, ...] = Field(
-        ("reflex", "motion_planner", "command"), description="robot error kinds cleared automatically once at rest"
+        ("reflex", "motion_planner", "motion_generator", "command", "network"),
+        description="robot error kinds cleared automatically (recover_from_errors) once at rest",
     )
     max_recovery_attempts: int = Field(3, ge=0, le=20, description="automatic recoveries per stop; then /controller/reset")
     workspace: WorkspaceConfig = WorkspaceConfig()

@@ -130,7 +130,7 @@ def test_robot_errors_recover_automatically_within_the_allow_list_and_attempts(c
     assert "did not help" in watchdog.stop_message
     assert watchdog.should_recover(state(), now=100.0)  # attempts are counted per time window
     watchdog.reset(state())
-    watchdog.latch("network", "connection lost", robot_error=True)
+    watchdog.latch("internal", "a bug in the control cycle", robot_error=True)
     assert not watchdog.should_recover(state(), now=200.0)  # not on the allow-list
     watchdog.reset(state())
     watchdog.latch("reflex", "Motion aborted by reflex", robot_error=True)

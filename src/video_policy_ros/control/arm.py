@@ -78,9 +78,34 @@ def classify_franky_error(franky, exc: BaseException) -> ArmError:
         (franky.InvalidOperationException, "invalid_operation"),
     ]
     kind = next((name for cls, name in kinds if isinstance(exc, cls)), None)
-    if kind is None:
-        kind = "motion_planner" if isinstance(exc, RuntimeError) and "planner" in str(exc).lower() else "robot"
-    return ArmError(kind, f"{type(exc).__name__}: {exc}")
+    if kind is None and isinstance(exc, RuntimeError):
+        text = str(exc).lower()
+        kind = "motion_planner" if "planner" in text else "network" if "net exception" in text else "motion_generator"
+    return ArmError(kind or "robot", f"{type(exc).__name__}: {exc}")
+
+
+class MeasurementClock:
+    """Wall-clock stamps for states measured on the robot's own clock.
+
+    ``time.time()`` taken after reading a state is late by however long this thread was
+    held up (tens of ms on a loaded machine), which shows up as speed spikes in /ee_pose.
+    The robot's clock is exact; its offset to the wall clock is the smallest one seen,
+    allowed to grow by ``drift`` per second (a simulated robot may run slower than real time).
+    """
+
+    def __init__(self, drift: float = 0.5):
+        self._drift = drift
+        self._offset: float | None = None
+        self._last_wall = 0.0
+
+    def stamp(self, robot_time: float, wall: float) -> float:
+        measured = wall - robot_time
+        if self._offset is None:
+            self._offset = measured
+        else:
+            self._offset = min(self._offset + self._drift * max(wall - self._last_wall, 0.0), measured)
+        self._last_wall = wall
+        return robot_time + self._offset
 
 
 class FrankyArm(ArmBackend):
@@ -98,7 +123,7 @@ class FrankyArm(ArmBackend):
         try:
             realtime_config = franky.RealtimeConfig.Enforce if realtime else franky.RealtimeConfig.Ignore
             self._robot = franky.Robot(robot_ip, realtime_config=realtime_config)
-            self._robot.relative_dynamics_factor = relative_dynamics_factor
+            self._robot.relative_dynamics_factor = 1.0
             self._gripper = franky.Gripper(robot_ip)
         except Exception as exc:  # franky raises several unrelated types on connect
             raise RobotUnreachable(f"robot_ip {robot_ip}: connection failed: {exc}") from None
@@ -109,21 +134,24 @@ class FrankyArm(ArmBackend):
                 # could starve the machine (the sim world shares it).
                 os.sched_setscheduler(0, policy, param)
         self._duration = franky.Duration(max(1, int(round(command_timeout_s * 1000))))
+        self._dynamics = relative_dynamics_factor  # per velocity motion; stops use the robot's full limits
+        self._clock = MeasurementClock()
         self._gripper_speed = gripper_speed
         self._gripper_target: float | None = None
         self._gripper_position = self._gripper.width / 2
         self._reads = 0
 
-    def _call(self, action):
-        """Every robot call: franky exceptions and the planner's RuntimeError become ArmError."""
+    def _call(self, what: str, action):
+        """Every robot call: franky exceptions and its RuntimeErrors (planner, network) become ArmError."""
         try:
             return action()
         except (self._franky.Exception, RuntimeError) as exc:
-            raise classify_franky_error(self._franky, exc) from None
+            error = classify_franky_error(self._franky, exc)
+            raise ArmError(error.kind, f"{what}: {error}") from None
 
     def read_state(self) -> ArmState:
-        state = self._call(lambda: self._robot.state)
-        stamp = time.time()
+        state = self._call("reading the state", lambda: self._robot.state)
+        stamp = self._clock.stamp(state.time.to_sec(), time.time())
         if self._reads % self.GRIPPER_READ_EVERY == 0:
             try:
                 self._gripper_position = self._gripper.width / 2
@@ -141,12 +169,13 @@ class FrankyArm(ArmBackend):
 
     def send_joint_velocity(self, joint_velocities: np.ndarray) -> None:
         f = self._franky
-        motion = f.JointVelocityMotion(np.asarray(joint_velocities, dtype=float), duration=self._duration)
-        self._call(lambda: self._robot.move(motion, asynchronous=True))
+        motion = f.JointVelocityMotion(np.asarray(joint_velocities, dtype=float), duration=self._duration,
+                                       relative_dynamics_factor=self._dynamics)
+        self._call("joint velocity motion", lambda: self._robot.move(motion, asynchronous=True))
 
     def halt(self) -> None:
         stop = self._franky.JointVelocityStopMotion(relative_dynamics_factor=1.0)
-        self._call(lambda: self._robot.move(stop, asynchronous=True))
+        self._call("stop motion", lambda: self._robot.move(stop, asynchronous=True))
 
     def move_gripper(self, finger_position: float) -> None:
         if self._gripper_target is not None and abs(finger_position - self._gripper_target) < 1e-3:
@@ -158,7 +187,7 @@ class FrankyArm(ArmBackend):
             raise ArmError("gripper", f"gripper: {exc}") from None
 
     def recover(self) -> None:
-        self._call(self._robot.recover_from_errors)
+        self._call("recover_from_errors", self._robot.recover_from_errors)
 
     def close(self) -> None:
         try:

@@ -54,7 +54,7 @@ class ArmCommander:
         """The command for this cycle, already limited; ``dt`` is the time since the previous one."""
         if self.watchdog.stop_message is not None:
             self.stopped()
-            return JointCommand.stop()
+            return JointCommand.stop(now)
         trajectory = self._trajectory
         if trajectory is not None and now < trajectory.end_time and self.watchdog.silent(now):
             self._trajectory = trajectory = None  # halt smoothly through the limits below, then hold
@@ -66,4 +66,4 @@ class ArmCommander:
             desired, gripper = target.velocity + self.position_gain * error, target.gripper
         command, self._joint_acceleration = self.watchdog.limit(desired, state, self._sent, self._joint_acceleration, dt)
         self._sent = command
-        return JointCommand(command.joint_velocities, command.twist, gripper)
+        return JointCommand(command.joint_velocities, command.twist, gripper, stamp=now)

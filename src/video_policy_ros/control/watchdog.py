@@ -65,10 +65,11 @@ class JointCommand:
     twist: np.ndarray  # (6,) the TCP twist these joint velocities produce, fr3_link0
     gripper: float | None  # finger joint target, None = leave the gripper alone
     halt: bool = False
+    stamp: float = 0.0  # the control cycle's time
 
     @classmethod
-    def stop(cls) -> "JointCommand":
-        return cls(np.zeros(7), np.zeros(6), None, halt=True)
+    def stop(cls, stamp: float) -> "JointCommand":
+        return cls(np.zeros(7), np.zeros(6), None, halt=True, stamp=stamp)
 
 
 class ChunkRejected(ValueError):
@@ -148,9 +149,10 @@ class Watchdog:
         future = chunk.times >= now + MIN_LEAD_S
         if not future.any():
             raise self.reject("stale", f"every point was due already (last {now - chunk.times[-1]:.2f} s ago)")
-        first = int(np.argmax(future))
-        jump = float(np.linalg.norm(chunk.poses[first, :3] - setpoint.pose[:3]))
-        reachable = lim.max_start_jump + lim.max_linear_speed * (chunk.times[first] - now)
+        # The chunk starts where the arm was at its stamp: since then (or until its first point is
+        # due) the set-point can have moved at most at the speed cap.
+        jump = float(np.linalg.norm(chunk.poses[0, :3] - setpoint.pose[:3]))
+        reachable = lim.max_start_jump + lim.max_linear_speed * abs(chunk.times[0] - now)
         if jump > reachable:
             raise self.reject("start_jump", f"first point is {jump:.3f} m from the current set-point (max {reachable:.3f} m)")
         self.counters["chunks_accepted"] += 1

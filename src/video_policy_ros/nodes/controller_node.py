@@ -58,7 +58,7 @@ class ControllerNode(StackNode):
 
     def _publish_command(self, command: JointCommand) -> None:
         if self.context.ok():
-            self._command_pub.publish(conv.twist_msg(time.time(), command.twist))
+            self._command_pub.publish(conv.twist_msg(command.stamp, command.twist))
 
     # ------------------------------------------------------------------ topics → control core
 
