@@ -108,6 +108,10 @@ class ControlLoop:
             return dict(self.watchdog.counters)
 
     @property
+    def last_stop(self) -> str:
+        return self.watchdog.last_stop
+
+    @property
     def latest_state(self) -> ArmState | None:
         return self._state
 

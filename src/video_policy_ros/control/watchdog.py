@@ -111,6 +111,7 @@ class Watchdog:
     _stop: _Stop | None = None
     _last_chunk_arrival: float | None = None
     _recent_recoveries: list[float] = field(default_factory=list)
+    last_stop: str = ""  # reason of the latest stop, kept after it is cleared (for diagnostics)
 
     def __post_init__(self) -> None:
         self.counters.update(chunks_accepted=0, chunks_rejected=0)
@@ -188,6 +189,7 @@ class Watchdog:
             return False
         self.counters[f"stops_{kind}"] += 1
         self._stop = _Stop(kind, message, robot_error)
+        self.last_stop = message
         return True
 
     def at_rest(self, state: ArmState) -> bool:

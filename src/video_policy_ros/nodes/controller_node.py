@@ -109,6 +109,7 @@ class ControllerNode(StackNode):
             "cycle_ms_p50": f"{np.percentile(cycles, 50) * 1e3:.2f}",
             "cycle_ms_max": f"{cycles.max() * 1e3:.2f}",
             "last_rejection": self._last_rejection,
+            "last_stop": self.loop.last_stop,
             **dict(sorted(self.loop.counters().items())),
         }
         status = conv.diagnostic_status("controller", self.config.robot_ip, level, message, values)
