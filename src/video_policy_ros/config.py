@@ -126,7 +126,7 @@ class ControllerConfig(_Strict):
     max_chunk_age_s: float = Field(2.0, gt=0, le=30.0, description="chunks whose stamp is older on arrival are rejected, s")
     max_future_stamp_s: float = Field(0.5, ge=0, le=5.0, description="tolerated clock skew: chunks stamped further ahead are rejected, s")
     max_start_jump_m: float = Field(
-        0.05, gt=0, le=0.5, description="first point vs. current set-point, on top of what max_linear_speed covers between the first point's due time and now, m"
+        0.08, gt=0, le=0.5, description="first point vs. current set-point, on top of what max_linear_speed covers between the first point's due time and now, m"
     )
     max_chunk_silence_s: float = Field(
         3.5, gt=0, le=60.0,
