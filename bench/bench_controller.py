@@ -3,7 +3,7 @@ much faster than real time the direct MuJoCo backend runs the same control core.
 
     PYTHONPATH=src MUJOCO_GL=egl python bench/bench_controller.py [--chunks 10] [--ip 127.0.0.93]
 
-The franky backend talks to franky-sim's own server (``python -m franky_sim.run_server``)
+The franky backend talks to franky-sim's own server (its ``franky-sim`` command)
 over the real libfranka protocol on loopback, so the numbers include the network stack and
 this machine's load. Each trial holds still, then submits a 5 cm line chunk, and times:
 arrival → first non-zero command sent, and arrival → the measured TCP has moved 1 mm.
@@ -15,6 +15,7 @@ import argparse
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -101,7 +102,7 @@ def main() -> None:
     parser.add_argument("--simulated-s", type=float, default=10.0, help="simulated seconds for the MuJoCo backend")
     args = parser.parse_args()
     config = ControllerConfig(robot_ip=args.ip)
-    server = subprocess.Popen([sys.executable, "-m", "franky_sim.run_server", "-s", "mujoco", "--hostname", args.ip],
+    server = subprocess.Popen([str(Path(sys.executable).with_name("franky-sim")), "-s", "mujoco", "--hostname", args.ip],
                               stdout=subprocess.DEVNULL)
     try:
         bench_franky(config, args.chunks)

@@ -32,7 +32,7 @@ DIAGNOSTICS_PERIOD_S = 0.5
 class ControllerNode(StackNode):
     def __init__(self, config: ControllerConfig | None = None, **node_kwargs):
         super().__init__("controller", **node_kwargs)
-        self.config = config or load_node_config(self, "controller", ControllerConfig, ("robot_ip",))
+        self.config = config or load_node_config(self, "controller", ControllerConfig, ("robot_ip", "connect_timeout_s"))
         self._joint_pub = self.create_publisher(JointState, "/joint_states", 10)
         self._pose_pub = self.create_publisher(PoseStamped, "/ee_pose", 10)
         self._command_pub = self.create_publisher(TwistStamped, "/controller/command", 10)
