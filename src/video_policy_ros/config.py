@@ -117,10 +117,14 @@ class SimWorldConfig(_Strict):
 
 
 class WorkspaceConfig(_Strict):
-    """Axis-aligned box in fr3_link0 that the TCP target is clamped into."""
+    """Axis-aligned box in fr3_link0 that every TCP target must lie in (chunks outside are rejected).
 
-    min: tuple[float, float, float] = (0.25, -0.45, 0.02)
-    max: tuple[float, float, float] = (0.80, 0.45, 0.70)
+    At start-up the controller checks with the FR3's kinematics that every corner, edge and
+    face of the box is reachable with the hand tilted up to ``max_tilt_rad``.
+    """
+
+    min: tuple[float, float, float] = Field((0.32, -0.22, 0.02), description="lower corner (x, y, z), m")
+    max: tuple[float, float, float] = Field((0.58, 0.22, 0.53), description="upper corner (x, y, z), m")
 
     @model_validator(mode="after")
     def _ordered(self) -> "WorkspaceConfig":
@@ -129,18 +133,59 @@ class WorkspaceConfig(_Strict):
         return self
 
 
+FR3_JOINT_VELOCITY_LIMITS = (2.62, 2.62, 2.62, 2.62, 5.26, 4.18, 5.26)  # rad/s, manufacturer (DESIGN §5)
+RobotErrorKind = Literal[
+    "reflex", "motion_planner", "motion_generator", "command", "network", "invalid_operation", "robot", "internal"
+]
+
+
 class ControllerConfig(_Strict):
-    robot_ip: str = "127.0.0.1"
-    loop_rate_hz: float = Field(200.0, ge=100.0, le=1000.0, description="state publishing + command rate")
-    max_linear_speed: float = Field(0.25, gt=0, le=3.0, description="m/s, TCP")
-    max_angular_speed: float = Field(0.6, gt=0, le=2.5, description="rad/s, TCP")
-    position_gain: float = Field(4.0, gt=0, le=20.0, description="1/s, feedback on TCP pose error")
-    command_timeout_s: float = Field(0.1, gt=0, le=1.0, description="no fresh command for this long → smooth halt")
-    relative_dynamics_factor: float = Field(0.3, gt=0, le=1.0)
+    robot_ip: str = Field("127.0.0.1", description="FR3 FCI address (the sim world serves 127.0.0.1)")
+    loop_rate_hz: float = Field(200.0, ge=100.0, le=1000.0, description="state publishing + command rate, Hz")
+    max_linear_speed: float = Field(0.25, gt=0, le=3.0, description="TCP speed cap, m/s")
+    max_angular_speed: float = Field(0.6, gt=0, le=2.5, description="TCP rotation speed cap, rad/s")
+    max_linear_acceleration: float = Field(1.0, gt=0, le=9.0, description="TCP acceleration cap, m/s^2")
+    max_angular_acceleration: float = Field(3.0, gt=0, le=17.0, description="TCP angular acceleration cap, rad/s^2")
+    max_joint_velocity: tuple[float, float, float, float, float, float, float] = Field(
+        tuple(v / 2 for v in FR3_JOINT_VELOCITY_LIMITS), description="per-joint velocity cap, rad/s (FR3 limits / 2)"
+    )
+    max_joint_acceleration: float = Field(5.0, gt=0, le=10.0, description="per-joint acceleration cap, rad/s^2")
+    max_joint_jerk: float = Field(2500.0, gt=0, le=5000.0, description="per-joint jerk cap, rad/s^3")
+    joint_limit_margin_rad: float = Field(0.05, ge=0, le=0.5, description="kept from every joint's position limit, rad")
+    max_tilt_rad: float = Field(0.25, ge=0, le=1.5, description="max angle between the TCP z axis and straight down, rad")
+    table_z: float = Field(0.0, ge=-0.5, le=1.0, description="height of the table plane in fr3_link0, m")
+    table_clearance_m: float = Field(0.005, ge=0, le=0.1, description="kept between the table and the TCP/fingertips, m")
+    position_gain: float = Field(4.0, gt=0, le=20.0, description="feedback on the TCP pose error, 1/s")
+    max_chunk_age_s: float = Field(2.0, gt=0, le=30.0, description="chunks whose stamp is older on arrival are rejected, s")
+    max_future_stamp_s: float = Field(0.5, ge=0, le=5.0, description="tolerated clock skew: chunks stamped further ahead are rejected, s")
+    max_start_jump_m: float = Field(
+        0.08, gt=0, le=0.5, description="first point vs. current set-point, on top of what max_linear_speed covers between the first point's due time and now, m"
+    )
+    max_chunk_silence_s: float = Field(
+        3.5, gt=0, le=60.0,
+        description="no fresh chunk for this long → smooth halt and hold, s; longer than the shipped model's 3.2 s "
+        "chunk, so its chunks always run to their end",
+    )
+    command_timeout_s: float = Field(0.1, gt=0, le=1.0, description="each command expires after this; then the robot halts smoothly, s")
+    relative_dynamics_factor: float = Field(
+        0.3, gt=0, le=1.0, description="franky's scale on the robot's own limits for velocity commands (stops use the full limits)"
+    )
+    auto_recover_errors: tuple[RobotErrorKind, ...] = Field(
+        ("reflex", "motion_planner", "motion_generator", "command", "network"),
+        description="robot error kinds cleared automatically (recover_from_errors) once at rest",
+    )
+    max_recovery_attempts: int = Field(3, ge=0, le=20, description="automatic recoveries per stop; then /controller/reset")
     workspace: WorkspaceConfig = WorkspaceConfig()
-    connect_timeout_s: PositiveFloat = 5.0
+    connect_timeout_s: float = Field(30.0, gt=0, le=600.0, description="retry the robot connection this long before exiting, s")
     realtime: bool = Field(False, description="real FR3 on a PREEMPT_RT kernel: run the libfranka loop at RT priority")
-    gripper_speed: float = Field(0.1, gt=0, le=0.2, description="m/s finger opening speed")
+    gripper_speed: float = Field(0.1, gt=0, le=0.2, description="finger opening speed, m/s")
+
+    @field_validator("max_joint_velocity")
+    @classmethod
+    def _within_fr3_limits(cls, limits: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < v <= hi for v, hi in zip(limits, FR3_JOINT_VELOCITY_LIMITS)):
+            raise ValueError(f"each entry must be in (0, FR3 limit]; FR3 limits are {FR3_JOINT_VELOCITY_LIMITS}")
+        return limits
 
 
 # --------------------------------------------------------------------------- inference

@@ -32,3 +32,10 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def print_logs(folder: Path, names: tuple[str, ...], tail_chars: int = 3000) -> None:
+    """The end of each process's log, for the test report."""
+    for name in names:
+        log = folder / f"{name}.log"
+        print(f"----- {name}.log -----\n" + (log.read_text()[-tail_chars:] if log.exists() else "(no log)"))

@@ -1,86 +1,139 @@
-"""The command core in isolation: limits, clamping, latching. (The real arm: tests/integration.)"""
+"""The command core with the real FR3 kinematics, without a robot: chunk acceptance, limits, stops.
+
+(The loop on a simulated arm: tests/control; the whole node against the sim world: tests/integration.)
+"""
 
 import numpy as np
 import pytest
 
-from video_policy_ros.control.commander import ArmCommander, ChunkRejected, CommandLimits
+from video_policy_ros.config import ControllerConfig
+from video_policy_ros.control.build import build_commander
+from video_policy_ros.control.kinematics import HOME_JOINTS, FR3Kinematics
+from video_policy_ros.control.watchdog import ChunkRejected
 from video_policy_ros.types import ActionChunk, ArmState
 
-DOWN = np.array([1.0, 0.0, 0.0, 0.0])
-LIMITS = CommandLimits(
-    max_linear_speed=0.25, max_angular_speed=0.6, position_gain=4.0,
-    workspace_min=np.array([0.3, -0.4, 0.05]), workspace_max=np.array([0.7, 0.4, 0.6]),
-)
+KINEMATICS = FR3Kinematics()
+HOME_POSE = KINEMATICS.tcp_pose(HOME_JOINTS)
+CONFIG = ControllerConfig()
 
 
-def state(position=(0.5, 0.0, 0.3), joint_speed=0.0, quat=DOWN):
-    return ArmState(0.0, np.zeros(7), np.full(7, joint_speed), np.concatenate([position, quat]), 0.04)
+def state(joints=HOME_JOINTS, joint_speed=0.0, stamp=0.0):
+    return ArmState(stamp, np.array(joints, float), np.full(7, joint_speed), KINEMATICS.tcp_pose(joints), 0.04)
 
 
-def chunk_to(target, stamp=0.0, n=10, dt=0.1, gripper=0.0):
-    poses = np.array([np.concatenate([target, DOWN])] * n)
-    return ActionChunk(stamp, dt, poses, np.full(n, gripper))
+def chunk_towards(target, stamp=0.0, n=10, dt=0.1, start=HOME_POSE):
+    s = np.linspace(1 / n, 1, n)[:, None]
+    positions = start[:3] + s * (np.asarray(target) - start[:3])
+    return ActionChunk(stamp, dt, np.hstack([positions, np.tile(start[3:], (n, 1))]), np.full(n, 0.02))
 
 
-def test_speed_is_scaled_down_to_the_limit_never_up():
-    cmd = ArmCommander(LIMITS)
-    cmd.accept_chunk(chunk_to([0.7, 0.3, 0.3], dt=0.01), now=0.0, state=state())
-    fast = cmd.command(0.05, state())
-    assert np.linalg.norm(fast.linear) == pytest.approx(0.25)
-    cmd = ArmCommander(LIMITS)
-    cmd.accept_chunk(chunk_to([0.505, 0.0, 0.3], dt=1.0), now=0.0, state=state())
-    slow = cmd.command(0.5, state())
-    assert 0 < np.linalg.norm(slow.linear) < 0.05
+@pytest.fixture
+def commander():
+    return build_commander(CONFIG, KINEMATICS)
 
 
-def test_angular_speed_is_limited():
-    cmd = ArmCommander(LIMITS)
-    tilted = np.array([0.0, 1.0, 0.0, 0.0])  # 180 deg away about z
-    cmd.accept_chunk(ActionChunk(0.0, 0.01, np.array([[0.5, 0, 0.3, *tilted]] * 5), np.zeros(5)), 0.0, state())
-    assert np.linalg.norm(cmd.command(0.02, state()).angular) == pytest.approx(0.6)
+def rejection(commander, chunk, now=0.0):
+    with pytest.raises(ChunkRejected) as info:
+        commander.accept_chunk(chunk, now, state())
+    return info.value.reason
 
 
-def test_targets_outside_the_workspace_are_clamped():
-    cmd = ArmCommander(LIMITS)
-    cmd.accept_chunk(chunk_to([0.5, 0.0, -0.5], dt=0.1), now=0.0, state=state(position=(0.5, 0.0, 0.05)))
-    at_floor = cmd.command(5.0, state(position=(0.5, 0.0, 0.05)))
-    np.testing.assert_allclose(at_floor.linear, 0.0, atol=1e-12)  # the floor of the box holds it
+def test_a_valid_chunk_is_accepted_and_counted(commander):
+    commander.accept_chunk(chunk_towards(HOME_POSE[:3] - [0.1, 0, 0.1]), 0.0, state())
+    assert commander.active and commander.watchdog.counters["chunks_accepted"] == 1
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_non_finite_chunks_are_rejected_and_the_old_plan_kept(bad):
-    cmd = ArmCommander(LIMITS)
-    cmd.accept_chunk(chunk_to([0.6, 0.0, 0.3]), 0.0, state())
-    poisoned = chunk_to([0.6, 0.0, 0.3])
+def test_non_finite_chunks_are_rejected_and_the_old_plan_kept(commander, bad):
+    commander.accept_chunk(chunk_towards(HOME_POSE[:3] - [0.1, 0, 0.1]), 0.0, state())
+    poisoned = chunk_towards(HOME_POSE[:3] - [0.1, 0, 0.1])
     poisoned.poses[3, 1] = bad
-    with pytest.raises(ChunkRejected, match="NaN or infinite"):
-        cmd.accept_chunk(poisoned, 0.1, state())
-    assert cmd.active and np.linalg.norm(cmd.command(0.2, state()).linear) > 0
+    assert rejection(commander, poisoned, 0.1) == "non_finite"
+    assert commander.active and np.linalg.norm(commander.command(0.2, state(), 0.005).twist) > 0
 
 
-def test_non_unit_quaternions_are_rejected():
-    chunk = chunk_to([0.6, 0.0, 0.3])
-    chunk.poses[:, 3:] *= 2
-    with pytest.raises(ChunkRejected, match="unit quaternions"):
-        ArmCommander(LIMITS).accept_chunk(chunk, 0.0, state())
+def test_each_bad_chunk_is_rejected_for_its_reason(commander):
+    assert rejection(commander, chunk_towards(HOME_POSE[:3] + [0, 0, 0.3])) == "outside_workspace"
+    jump = chunk_towards(HOME_POSE[:3] + [-0.2, 0.2, -0.25], n=1, dt=0.1)  # 0.38 m in 0.1 s
+    assert rejection(commander, jump) == "start_jump"
+    assert rejection(commander, chunk_towards(HOME_POSE[:3], stamp=-5.0)) == "too_old"
+    assert rejection(commander, chunk_towards(HOME_POSE[:3], stamp=5.0)) == "future_stamp"
+    tilted = chunk_towards(HOME_POSE[:3])
+    tilted.poses[:, 3:] = [np.sin(0.3), 0, 0, np.cos(0.3)]  # 0.6 rad from straight down
+    assert rejection(commander, tilted) == "tilt"
+    assert rejection(commander, chunk_towards(HOME_POSE[:3], stamp=-1.5, n=10), now=0.0) == "stale"
+    counters = commander.watchdog.counters
+    assert counters["chunks_rejected"] == 6 and counters["chunks_accepted"] == 0
+    assert all(counters[f"rejected_{r}"] == 1 for r in ("outside_workspace", "start_jump", "too_old", "future_stamp", "tilt", "stale"))
 
 
-def test_stale_chunk_is_rejected():
-    with pytest.raises(ChunkRejected, match="stale"):
-        ArmCommander(LIMITS).accept_chunk(chunk_to([0.6, 0, 0.3], stamp=0.0), now=5.0, state=state())
+def test_gripper_targets_are_clamped_to_the_hand_range(commander):
+    chunk = chunk_towards(HOME_POSE[:3])
+    chunk.gripper[:] = 0.5
+    commander.accept_chunk(chunk, 0.0, state())
+    assert commander.command(0.5, state(), 0.005).gripper == pytest.approx(0.04)
 
 
-def test_stop_latches_until_reset_at_rest():
-    cmd = ArmCommander(LIMITS)
-    cmd.accept_chunk(chunk_to([0.6, 0.0, 0.3]), 0.0, state())
-    assert cmd.latch_stop("estop") is True
-    assert cmd.latch_stop("second") is False  # the first reason is kept
-    assert cmd.command(0.1, state()).halt
-    with pytest.raises(ChunkRejected, match="reset"):
-        cmd.accept_chunk(chunk_to([0.6, 0.0, 0.3]), 0.1, state())
-    ok, message = cmd.reset(state(joint_speed=0.2))
+def test_speed_is_capped_and_only_scaled_down(commander):
+    watchdog, previous = commander.watchdog, commander.last_sent
+    accel = np.zeros(7)
+    fast = np.array([2.0, 1.0, 0, 0, 0, 0])
+    for _ in range(400):  # long enough to ramp up through the acceleration limits
+        previous, accel = watchdog.limit(fast, state(), previous, accel, 0.005)
+    speed = np.linalg.norm(previous.twist[:3])
+    assert CONFIG.max_linear_speed * 0.97 < speed <= CONFIG.max_linear_speed + 1e-9  # damped inverse: a hair below
+    direction = previous.twist[:3] / np.linalg.norm(previous.twist[:3])
+    np.testing.assert_allclose(direction, fast[:3] / np.linalg.norm(fast[:3]), atol=0.02)  # stays on its line
+    slow = np.array([0.01, 0, 0, 0, 0, 0])
+    for _ in range(400):
+        previous, accel = watchdog.limit(slow, state(), previous, accel, 0.005)
+    np.testing.assert_allclose(previous.twist, slow, atol=1e-4)
+
+
+def test_acceleration_per_cycle_is_bounded(commander):
+    command, _ = commander.watchdog.limit(np.array([0.25, 0, 0, 0, 0, 0]), state(), commander.last_sent, np.zeros(7), 0.005)
+    assert np.linalg.norm(command.twist[:3]) <= CONFIG.max_linear_acceleration * 0.005 * 1.05
+
+
+def test_no_descent_through_the_table():
+    low = KINEMATICS.solve_ik(np.concatenate([[0.45, 0.0, 0.012], HOME_POSE[3:]])).joints
+    commander = build_commander(CONFIG, KINEMATICS)
+    previous, accel = commander.last_sent, np.zeros(7)
+    for _ in range(100):
+        previous, accel = commander.watchdog.limit(np.array([0, 0, -0.2, 0, 0, 0]), state(low), previous, accel, 0.005)
+    assert previous.twist[2] > -0.01
+    assert commander.watchdog.counters["limited_table"] > 0
+
+
+def test_stop_latches_until_reset_at_rest(commander):
+    commander.accept_chunk(chunk_towards(HOME_POSE[:3] - [0.1, 0, 0.1]), 0.0, state())
+    assert commander.watchdog.latch("estop", "/controller/estop") is True
+    assert commander.watchdog.latch("reflex", "second") is False  # the first reason is kept
+    assert commander.command(0.1, state(), 0.005).halt
+    assert rejection(commander, chunk_towards(HOME_POSE[:3]), 0.1) == "stopped"
+    ok, message = commander.watchdog.reset(state(joint_speed=0.2))
     assert not ok and "moving" in message
-    ok, message = cmd.reset(state())
+    ok, message = commander.watchdog.reset(state())
     assert ok and "estop" in message
-    hold = cmd.command(0.2, state())
-    assert not hold.halt and not cmd.active and np.all(hold.linear == 0)  # no stale plan resumes
+    hold = commander.command(0.2, state(), 0.005)
+    assert not hold.halt and not commander.active and np.all(hold.twist == 0)  # no stale plan resumes
+
+
+def test_robot_errors_recover_automatically_within_the_allow_list_and_attempts(commander):
+    watchdog = commander.watchdog
+    watchdog.latch("motion_planner", "Motion planner failed with error code -110", robot_error=True)
+    assert not watchdog.should_recover(state(joint_speed=0.5), now=0.0)  # only at rest
+    for attempt in range(CONFIG.max_recovery_attempts):
+        assert watchdog.should_recover(state(), now=attempt)
+        watchdog.recovery_result(False, now=attempt)
+    assert not watchdog.should_recover(state(), now=5.0)
+    assert "did not help" in watchdog.stop_message
+    assert watchdog.should_recover(state(), now=100.0)  # attempts are counted per time window
+    watchdog.reset(state())
+    watchdog.latch("internal", "a bug in the control cycle", robot_error=True)
+    assert not watchdog.should_recover(state(), now=200.0)  # not on the allow-list
+    watchdog.reset(state())
+    watchdog.latch("reflex", "Motion aborted by reflex", robot_error=True)
+    assert watchdog.should_recover(state(), now=300.0)
+    watchdog.recovery_result(True, now=300.0)
+    assert watchdog.stop_message is None and watchdog.counters["recoveries"] == 1

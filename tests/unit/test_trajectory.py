@@ -1,3 +1,5 @@
+"""The interpolation core: splices are continuous in position, velocity and acceleration."""
+
 import numpy as np
 import pytest
 
@@ -12,42 +14,52 @@ def line_chunk(stamp, n=10, dt=0.1, start=(0.5, 0.0, 0.3), step=(0.01, 0, 0)):
     return ActionChunk(stamp=stamp, dt=dt, poses=poses, gripper=np.full(n, 0.02))
 
 
-def sample_at(pose):
-    return TrajectorySample(np.array(pose, float), np.zeros(3), np.zeros(3), 0.04, True)
+def moving_sample(pose, velocity, acceleration):
+    return TrajectorySample(np.array(pose, float), np.array(velocity, float), np.array(acceleration, float), 0.04, False)
 
 
-def test_splice_starts_at_the_current_setpoint_and_keeps_chunk_timing():
-    chunk = line_chunk(stamp=10.0)
-    start = sample_at([0.5, 0.0, 0.3, *DOWN])
-    traj = Trajectory.splice(chunk, now=10.0, start=start)
-    np.testing.assert_allclose(traj.sample(10.0).pose, start.pose)
-    np.testing.assert_allclose(traj.sample(10.1).pose[:3], [0.51, 0, 0.3])
-    mid = traj.sample(10.15)
-    np.testing.assert_allclose(mid.pose[:3], [0.515, 0, 0.3])
-    np.testing.assert_allclose(mid.linear_velocity, [0.1, 0, 0])
-    assert mid.gripper == pytest.approx(0.02)
+def test_splice_continues_position_velocity_and_acceleration():
+    start = moving_sample([0.5, 0.0, 0.3, *DOWN], [0.05, 0.02, 0, 0, 0, 0.1], [0.3, 0, 0, 0, 0, 0])
+    traj = Trajectory.splice(line_chunk(stamp=10.0), now=10.0, start=start)
+    at = traj.sample(10.0)
+    np.testing.assert_allclose(at.pose, start.pose, atol=1e-12)
+    np.testing.assert_allclose(at.velocity, start.velocity, atol=1e-12)
+    np.testing.assert_allclose(at.acceleration, start.acceleration, atol=1e-9)
+
+
+def test_passes_each_point_at_its_time_with_continuous_velocity():
+    traj = Trajectory.splice(line_chunk(stamp=10.0), now=10.0, start=TrajectorySample.at_rest([0.5, 0, 0.3, *DOWN], 0.04))
+    np.testing.assert_allclose(traj.sample(10.3).pose[:3], [0.53, 0, 0.3], atol=1e-12)
+    times = np.arange(10.0, 11.0, 0.001)
+    velocity = np.array([traj.sample(t).velocity[0] for t in times])
+    # A linear interpolation would step by 0.1 m/s at the start; this one changes by < 5 m/s^2 x 1 ms.
+    assert np.max(np.abs(np.diff(velocity))) < 0.005
+    assert traj.sample(10.55).velocity[0] == pytest.approx(0.1, rel=0.05)  # the chunk's pace
+    assert traj.sample(10.15).gripper == pytest.approx(0.02)
 
 
 def test_points_already_due_are_dropped():
-    chunk = line_chunk(stamp=10.0)
-    traj = Trajectory.splice(chunk, now=10.55, start=sample_at([0.5, 0.0, 0.3, *DOWN]))
+    traj = Trajectory.splice(line_chunk(stamp=10.0), now=10.55, start=TrajectorySample.at_rest([0.5, 0, 0.3, *DOWN], 0.04))
     assert traj.times[0] == pytest.approx(10.55)
     assert traj.times[1] == pytest.approx(10.6)  # 10.1 .. 10.5 are gone
     assert len(traj.times) == 1 + 5
 
 
 def test_stale_chunk_gives_none():
-    assert Trajectory.splice(line_chunk(stamp=10.0), now=11.5, start=sample_at([0.5, 0, 0.3, *DOWN])) is None
+    assert Trajectory.splice(line_chunk(stamp=10.0), now=11.5, start=TrajectorySample.at_rest([0.5, 0, 0.3, *DOWN], 0.04)) is None
 
 
-def test_holds_last_point_after_the_end():
-    traj = Trajectory.splice(line_chunk(stamp=0.0), now=0.0, start=sample_at([0.5, 0.0, 0.3, *DOWN]))
+def test_ends_at_rest_on_the_last_point():
+    traj = Trajectory.splice(line_chunk(stamp=0.0), now=0.0, start=TrajectorySample.at_rest([0.5, 0, 0.3, *DOWN], 0.04))
     end = traj.sample(5.0)
     assert end.finished
     np.testing.assert_allclose(end.pose[:3], [0.6, 0, 0.3])
-    np.testing.assert_allclose(end.linear_velocity, 0)
+    np.testing.assert_allclose(traj.sample(0.9999).velocity, 0, atol=1e-3)
 
 
-def test_times_must_increase():
-    with pytest.raises(ValueError, match="strictly increasing"):
-        Trajectory(np.array([0.0, 0.0]), np.zeros((2, 7)), np.zeros(2))
+def test_orientation_is_interpolated_smoothly():
+    quarter = [np.sin(np.pi / 8), 0, 0, np.cos(np.pi / 8)]  # 45 deg about x from identity
+    poses = np.array([[0.5, 0, 0.3, *quarter]])
+    traj = Trajectory.splice(ActionChunk(0.0, 1.0, poses, np.zeros(1)), 0.0, TrajectorySample.at_rest([0.5, 0, 0.3, 0, 0, 0, 1], 0.04))
+    np.testing.assert_allclose(traj.sample(1.0).pose[3:], quarter, atol=1e-9)
+    assert traj.sample(0.5).velocity[3] > 0 and abs(traj.sample(0.5).velocity[4]) < 1e-9

@@ -1,9 +1,9 @@
 """Arm backends: the port the controller drives, and its franky implementation.
 
-franky runs the 1 kHz loop in C++. We stream short Cartesian velocity motions:
-each holds its twist for ``command_timeout`` and then franky's own trajectory
-generator brings the arm smoothly to rest, so a controller that stops sending
-(a crash, a stalled Python thread) halts the arm without any help from Python.
+franky runs the 1 kHz loop in C++. We stream short joint velocity motions: each holds its
+velocities for ``command_timeout`` and then franky's own trajectory generator brings the
+arm smoothly to rest, so a controller that stops sending (a crash, a stalled Python
+thread) halts the arm without any help from Python.
 """
 
 from __future__ import annotations
@@ -18,9 +18,19 @@ import numpy as np
 from video_policy_ros.errors import StackError
 from video_policy_ros.types import ArmState
 
+FCI_PORT = 1337
+
 
 class ArmError(StackError):
-    """The arm cannot be reached or reported an error."""
+    """The arm reported an error. ``kind`` names it for the recovery allow-list."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class RobotUnreachable(StackError):
+    """No robot answered at the configured address (yet)."""
 
 
 class ArmBackend(ABC):
@@ -28,8 +38,8 @@ class ArmBackend(ABC):
     def read_state(self) -> ArmState: ...
 
     @abstractmethod
-    def send_velocity(self, linear: np.ndarray, angular: np.ndarray) -> None:
-        """Track this TCP twist until the next call or the command timeout, whichever comes first."""
+    def send_joint_velocity(self, joint_velocities: np.ndarray) -> None:
+        """Track these joint velocities until the next call or the command timeout, whichever comes first."""
 
     @abstractmethod
     def halt(self) -> None:
@@ -47,16 +57,55 @@ class ArmBackend(ABC):
         """Release the connection (stops any motion)."""
 
 
-def _check_reachable(ip: str, timeout_s: float) -> None:
-    """libfranka would block for a long time on a wrong IP: fail fast with a clear message."""
+def probe_fci(ip: str, timeout_s: float) -> None:
+    """libfranka spins for a minute on an address nobody answers: check the TCP port first."""
     try:
-        with socket.create_connection((ip, 1337), timeout=timeout_s):
+        with socket.create_connection((ip, FCI_PORT), timeout=timeout_s):
             pass
     except OSError as exc:
-        raise ArmError(
-            f"robot_ip {ip}: no Franka controller answers on TCP port 1337 ({exc.strerror or exc}); "
+        raise RobotUnreachable(
+            f"robot_ip {ip}: no Franka controller answers on TCP port {FCI_PORT} ({exc.strerror or exc}); "
             "check the IP, the cable and that FCI is enabled (in sim: is the sim world running?)"
         ) from None
+
+
+def classify_franky_error(franky, exc: BaseException) -> ArmError:
+    """franky's exception types (and the planner's RuntimeError) → an ArmError kind."""
+    kinds = [
+        (franky.ControlException, "reflex"),  # "Motion aborted by reflex", motion-generator violations
+        (franky.CommandException, "command"),
+        (franky.NetworkException, "network"),
+        (franky.InvalidOperationException, "invalid_operation"),
+    ]
+    kind = next((name for cls, name in kinds if isinstance(exc, cls)), None)
+    if kind is None and isinstance(exc, RuntimeError):
+        text = str(exc).lower()
+        kind = "motion_planner" if "planner" in text else "network" if "net exception" in text else "motion_generator"
+    return ArmError(kind or "robot", f"{type(exc).__name__}: {exc}")
+
+
+class MeasurementClock:
+    """Wall-clock stamps for states measured on the robot's own clock.
+
+    ``time.time()`` taken after reading a state is late by however long this thread was
+    held up (tens of ms on a loaded machine), which shows up as speed spikes in /ee_pose.
+    The robot's clock is exact; its offset to the wall clock is the smallest one seen,
+    allowed to grow by ``drift`` per second (a simulated robot may run slower than real time).
+    """
+
+    def __init__(self, drift: float = 0.5):
+        self._drift = drift
+        self._offset: float | None = None
+        self._last_wall = 0.0
+
+    def stamp(self, robot_time: float, wall: float) -> float:
+        measured = wall - robot_time
+        if self._offset is None:
+            self._offset = measured
+        else:
+            self._offset = min(self._offset + self._drift * max(wall - self._last_wall, 0.0), measured)
+        self._last_wall = wall
+        return robot_time + self._offset
 
 
 class FrankyArm(ArmBackend):
@@ -64,28 +113,20 @@ class FrankyArm(ArmBackend):
 
     GRIPPER_READ_EVERY = 10  # gripper state costs a network round trip; it changes slowly
 
-    def __init__(
-        self,
-        robot_ip: str,
-        *,
-        command_timeout_s: float,
-        relative_dynamics_factor: float,
-        gripper_speed: float,
-        connect_timeout_s: float = 5.0,
-        realtime: bool = False,
-    ):
+    def __init__(self, robot_ip: str, *, command_timeout_s: float, relative_dynamics_factor: float,
+                 gripper_speed: float, realtime: bool = False, probe_timeout_s: float = 1.0):
         import franky
 
         self._franky = franky
-        _check_reachable(robot_ip, connect_timeout_s)
+        probe_fci(robot_ip, probe_timeout_s)
         policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
         try:
             realtime_config = franky.RealtimeConfig.Enforce if realtime else franky.RealtimeConfig.Ignore
             self._robot = franky.Robot(robot_ip, realtime_config=realtime_config)
-            self._robot.relative_dynamics_factor = relative_dynamics_factor
+            self._robot.relative_dynamics_factor = 1.0
             self._gripper = franky.Gripper(robot_ip)
         except Exception as exc:  # franky raises several unrelated types on connect
-            raise ArmError(f"robot_ip {robot_ip}: connection failed: {exc}") from None
+            raise RobotUnreachable(f"robot_ip {robot_ip}: connection failed: {exc}") from None
         finally:
             if not realtime:
                 # libfranka raises the *calling* thread to real-time priority; every Python thread
@@ -93,19 +134,29 @@ class FrankyArm(ArmBackend):
                 # could starve the machine (the sim world shares it).
                 os.sched_setscheduler(0, policy, param)
         self._duration = franky.Duration(max(1, int(round(command_timeout_s * 1000))))
+        self._dynamics = relative_dynamics_factor  # per velocity motion; stops use the robot's full limits
+        self._clock = MeasurementClock()
         self._gripper_speed = gripper_speed
         self._gripper_target: float | None = None
         self._gripper_position = self._gripper.width / 2
         self._reads = 0
 
-    def read_state(self) -> ArmState:
+    def _call(self, what: str, action):
+        """Every robot call: franky exceptions and its RuntimeErrors (planner, network) become ArmError."""
         try:
-            state = self._robot.state
-            stamp = time.time()
-            if self._reads % self.GRIPPER_READ_EVERY == 0:
+            return action()
+        except (self._franky.Exception, RuntimeError) as exc:
+            error = classify_franky_error(self._franky, exc)
+            raise ArmError(error.kind, f"{what}: {error}") from None
+
+    def read_state(self) -> ArmState:
+        state = self._call("reading the state", lambda: self._robot.state)
+        stamp = self._clock.stamp(state.time.to_sec(), time.time())
+        if self._reads % self.GRIPPER_READ_EVERY == 0:
+            try:
                 self._gripper_position = self._gripper.width / 2
-        except self._franky.Exception as exc:
-            raise ArmError(f"lost the robot's state stream: {exc}") from None
+            except self._franky.Exception:  # a gripper hiccup must not stop the arm: keep the last value
+                pass
         self._reads += 1
         ee = state.O_T_EE
         return ArmState(
@@ -116,28 +167,27 @@ class FrankyArm(ArmBackend):
             gripper=self._gripper_position,
         )
 
-    def _move(self, motion) -> None:
-        try:
-            self._robot.move(motion, asynchronous=True)
-        except self._franky.Exception as exc:
-            raise ArmError(f"robot rejected the motion: {exc}") from None
-
-    def send_velocity(self, linear: np.ndarray, angular: np.ndarray) -> None:
+    def send_joint_velocity(self, joint_velocities: np.ndarray) -> None:
         f = self._franky
-        twist = f.Twist(np.asarray(linear, dtype=float), np.asarray(angular, dtype=float))
-        self._move(f.CartesianVelocityMotion(f.RobotVelocity(twist), duration=self._duration))
+        motion = f.JointVelocityMotion(np.asarray(joint_velocities, dtype=float), duration=self._duration,
+                                       relative_dynamics_factor=self._dynamics)
+        self._call("joint velocity motion", lambda: self._robot.move(motion, asynchronous=True))
 
     def halt(self) -> None:
-        self._move(self._franky.CartesianVelocityStopMotion(relative_dynamics_factor=1.0))
+        stop = self._franky.JointVelocityStopMotion(relative_dynamics_factor=1.0)
+        self._call("stop motion", lambda: self._robot.move(stop, asynchronous=True))
 
     def move_gripper(self, finger_position: float) -> None:
         if self._gripper_target is not None and abs(finger_position - self._gripper_target) < 1e-3:
             return
         self._gripper_target = finger_position
-        self._gripper.move_async(2 * finger_position, self._gripper_speed)
+        try:
+            self._gripper.move_async(2 * finger_position, self._gripper_speed)
+        except self._franky.Exception as exc:
+            raise ArmError("gripper", f"gripper: {exc}") from None
 
     def recover(self) -> None:
-        self._robot.recover_from_errors()
+        self._call("recover_from_errors", self._robot.recover_from_errors)
 
     def close(self) -> None:
         try:
@@ -145,3 +195,23 @@ class FrankyArm(ArmBackend):
             self._robot.join_motion(timeout=2.0)
         except Exception:  # closing must not hide the error that made us close
             pass
+
+
+def connect_with_retry(connect, deadline_s: float, on_wait, sleep=time.sleep, clock=time.monotonic,
+                       first_delay_s: float = 0.25, max_delay_s: float = 2.0):
+    """Call ``connect()`` until it returns, backing off between attempts, for at most ``deadline_s``.
+
+    ``on_wait(message)`` is told about every failed attempt. The last RobotUnreachable is
+    raised when the time is up.
+    """
+    start, delay = clock(), first_delay_s
+    while True:
+        try:
+            return connect()
+        except RobotUnreachable as exc:
+            remaining = deadline_s - (clock() - start)
+            if remaining <= 0:
+                raise RobotUnreachable(f"{exc} (gave up after connect_timeout_s {deadline_s:g} s)") from None
+            on_wait(f"{exc}; retrying for {remaining:.0f} s more")
+            sleep(min(delay, remaining))
+            delay = min(2 * delay, max_delay_s)

@@ -1,9 +1,10 @@
-"""The control thread: read state → publish it → command the arm, at a fixed rate.
+"""The control thread: connect → (read state → publish it → command the arm) at a fixed rate.
 
-It runs outside any ROS executor so that message traffic cannot delay it. Inputs
-(chunks, e-stop, reset) arrive from other threads through thread-safe methods;
-the robot's own 1 kHz loop (in franky) covers any jitter of this thread, because
-each velocity command expires on its own.
+It runs outside any ROS executor so that message traffic cannot delay it. Inputs (chunks,
+e-stop, reset) arrive from other threads through thread-safe methods; the robot's own
+1 kHz loop (in franky) covers any jitter of this thread, because each velocity command
+expires on its own. No exception ends it: a robot error latches the watchdog's stop and is
+recovered (or not) by the watchdog's policy; the connection is retried until its deadline.
 """
 
 from __future__ import annotations
@@ -14,46 +15,60 @@ import time
 from collections import deque
 from typing import Callable
 
-from video_policy_ros.control.arm import ArmBackend, ArmError
-from video_policy_ros.control.commander import ArmCommander, ChunkRejected
+from video_policy_ros.control.arm import ArmBackend, ArmError, RobotUnreachable, connect_with_retry
+from video_policy_ros.control.commander import ArmCommander
+from video_policy_ros.control.watchdog import ChunkRejected, JointCommand
 from video_policy_ros.types import ActionChunk, ArmState
 
 log = logging.getLogger(__name__)
 
 
-class ControlLoop:
-    FAULT_RETRY_S = 0.5  # after a robot error, poll the robot at this period instead of the loop rate
 
-    def __init__(
-        self,
-        arm: ArmBackend,
-        commander: ArmCommander,
-        rate_hz: float,
-        on_state: Callable[[ArmState], None],
-        clock: Callable[[], float] = time.time,
-    ):
-        self.arm = arm
+class ControlLoop:
+    def __init__(self, connect: Callable[[], ArmBackend], commander: ArmCommander, rate_hz: float,
+                 on_state: Callable[[ArmState], None], on_command: Callable[[JointCommand], None] | None = None,
+                 connect_timeout_s: float = 30.0, robot_name: str = "the robot", clock: Callable[[], float] = time.time):
+        """``connect()`` returns a ready backend or raises RobotUnreachable; it is retried with backoff.
+
+        Every cycle ``on_state`` gets the measured state, then ``on_command`` what was sent.
+        """
+        self._connect = connect
+        self.arm: ArmBackend | None = None
         self.commander = commander
+        self.watchdog = commander.watchdog
         self.period = 1.0 / rate_hz
         self._on_state = on_state
+        self._on_command = on_command or (lambda command: None)
+        self._connect_timeout = connect_timeout_s
         self._clock = clock
         self._lock = threading.Lock()  # guards commander + latest state
         self._state: ArmState | None = None
+        self._last_cycle: float | None = None
+        self._halt_sent = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="control-loop", daemon=True)
-        self._error: BaseException | None = None
+        self.fatal: BaseException | None = None  # set when the loop cannot go on (the node exits)
+        self._robot_name = robot_name
+        self.status = f"waiting for {robot_name}"
         self.cycle_times: deque[float] = deque(maxlen=500)  # for diagnostics
-        self._halt_sent = False
 
     def start(self) -> None:
-        self._state = self.arm.read_state()
+        """Connect and run in the control thread; returns at once (see ``wait_until_running``)."""
         self._thread.start()
+
+    def wait_until_running(self, timeout_s: float) -> bool:
+        """True once the first state has been read (False on timeout or a fatal connection error)."""
+        deadline = time.monotonic() + timeout_s
+        while self._state is None and self.fatal is None and time.monotonic() < deadline:
+            self._stop.wait(0.01)
+        return self._state is not None
 
     def close(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
-        self.arm.close()
+        if self.arm is not None:
+            self.arm.close()
 
     # ------------------------------------------------------------------ inputs (any thread)
 
@@ -61,52 +76,58 @@ class ControlLoop:
         """Raises ChunkRejected with the reason when the chunk is not executed."""
         with self._lock:
             if self._state is None:
-                raise ChunkRejected("no robot state yet")
+                raise self.watchdog.reject("no_robot_state", "no robot state yet (still connecting)")
             self.commander.accept_chunk(chunk, self._clock(), self._state)
+
+    def reject(self, reason: str, message: str) -> ChunkRejected:
+        with self._lock:
+            return self.watchdog.reject(reason, message)
 
     def estop(self, reason: str) -> None:
         with self._lock:
-            newly_latched = self.commander.latch_stop(reason)
+            newly_latched = self.watchdog.latch("estop", reason)
         if newly_latched:
             log.warning("stopped: %s", reason)
 
     def reset(self) -> tuple[bool, str]:
         with self._lock:
-            if self._state is None:
+            if self._state is None or self.arm is None:
                 return False, "no robot state yet"
-            ok, message = self.commander.reset(self._state)
+            ok, message = self.watchdog.reset(self._state)
         if ok:
             try:
                 self.arm.recover()
-            except Exception as exc:  # a robot that cannot recover stays stopped
-                self.estop(f"recovery failed: {exc}")
+            except ArmError as exc:  # a robot that cannot recover stays stopped
+                self._robot_error(exc)
                 return False, f"robot error recovery failed: {exc}"
         return ok, message
+
+    def counters(self) -> dict[str, int]:
+        """A consistent copy of the watchdog's decision counters."""
+        with self._lock:
+            return dict(self.watchdog.counters)
+
+    @property
+    def last_stop(self) -> str:
+        return self.watchdog.last_stop
 
     @property
     def latest_state(self) -> ArmState | None:
         return self._state
 
-    @property
-    def error(self) -> BaseException | None:
-        return self._error
-
     # ------------------------------------------------------------------ the loop
 
     def _run(self) -> None:
+        try:
+            self.arm = connect_with_retry(self._connect, self._connect_timeout, self._waiting, sleep=self._stop.wait)
+        except RobotUnreachable as exc:
+            self.fatal = exc
+            return
+        self.status = "running"
         next_cycle = time.monotonic()
         while not self._stop.is_set():
             started = time.monotonic()
-            try:
-                self._cycle()
-            except ArmError as exc:
-                # A robot fault ends in the same place as an e-stop: halted, latched.
-                self.estop(f"robot error: {exc}")
-                self._stop.wait(self.FAULT_RETRY_S)
-            except BaseException as exc:
-                self._error = exc
-                log.exception("control loop crashed; the arm halts on its own after the command timeout")
-                return
+            self.step(self._clock())
             self.cycle_times.append(time.monotonic() - started)
             next_cycle += self.period
             delay = next_cycle - time.monotonic()
@@ -115,18 +136,71 @@ class ControlLoop:
             else:
                 next_cycle = time.monotonic()  # overran: do not burst to catch up
 
-    def _cycle(self) -> None:
+    def _waiting(self, message: str) -> None:
+        self.status = f"waiting for {self._robot_name}: {message}"
+        log.info(self.status)
+
+    def run_for(self, seconds: float, advance: Callable[[float], None], clock: Callable[[], float]) -> None:
+        """Simulated time (the MuJoCo backend): one cycle, then ``advance`` the world by one period."""
+        if self.arm is None:
+            self.arm = self._connect()
+        end = clock() + seconds
+        while clock() < end:
+            self.step(clock())
+            advance(self.period)
+
+    def step(self, now: float) -> None:
+        """One control cycle. Never raises: robot errors latch a stop, anything else too."""
+        try:
+            self._cycle(now)
+        except ArmError as exc:
+            self._robot_error(exc)
+        except Exception as exc:  # a bug must not leave the arm commanded: latch, report, keep publishing
+            log.exception("control cycle failed")
+            self._robot_error(ArmError("internal", f"{type(exc).__name__}: {exc}"))
+
+    def _robot_error(self, exc: ArmError) -> None:
+        with self._lock:
+            newly_latched = self.watchdog.latch(exc.kind, f"robot error ({exc.kind}): {exc}", robot_error=True)
+            self.commander.stopped()
+        self._halt_sent = True  # the robot stopped the motion itself; a stop motion would be refused
+        if newly_latched:
+            log.error("robot error (%s): %s", exc.kind, exc)
+
+    def _cycle(self, now: float) -> None:
         state = self.arm.read_state()
+        dt = self.period if self._last_cycle is None else min(max(now - self._last_cycle, 0.0), 2 * self.period)
+        self._last_cycle = now
         with self._lock:
             self._state = state
-            command = self.commander.command(self._clock(), state)
+            recover = self.watchdog.should_recover(state, now)
+            command = self.commander.command(now, state, dt or self.period)
+        if recover:
+            self._recover(now)
         self._on_state(state)
+        self._on_command(command)
         if command.halt:
             if not self._halt_sent:  # one stop motion; re-sending would restart its profile
-                self.arm.halt()
                 self._halt_sent = True
+                self.arm.halt()
             return
         self._halt_sent = False
-        self.arm.send_velocity(command.linear, command.angular)
+        self.arm.send_joint_velocity(command.joint_velocities)
         if command.gripper is not None:
-            self.arm.move_gripper(command.gripper)
+            try:
+                self.arm.move_gripper(command.gripper)
+            except ArmError as exc:  # the gripper failing must not stop the arm: report and go on
+                with self._lock:
+                    self.watchdog.counters["gripper_errors"] += 1
+                log.warning("%s", exc)
+
+    def _recover(self, now: float) -> None:
+        try:
+            self.arm.recover()
+        except ArmError as exc:
+            ok, detail = False, str(exc)
+        else:
+            ok, detail = True, "recovered"
+        with self._lock:
+            self.watchdog.recovery_result(ok, now)
+        log.warning("automatic recovery from a robot error: %s", detail)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from geometry_msgs.msg import PoseStamped, Transform
+from geometry_msgs.msg import PoseStamped, Transform, TwistStamped
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint, MultiDOFJointTrajectory, MultiDOFJointTrajectoryPoint
@@ -125,6 +125,14 @@ def pose_msg(stamp: float, pose: np.ndarray, frame_id: str = BASE_FRAME) -> Pose
     p, o = msg.pose.position, msg.pose.orientation
     p.x, p.y, p.z = (float(v) for v in pose[:3])
     o.x, o.y, o.z, o.w = (float(v) for v in pose[3:])
+    return msg
+
+
+def twist_msg(stamp: float, twist: np.ndarray, frame_id: str = BASE_FRAME) -> TwistStamped:
+    """``twist`` is ``[vx, vy, vz, wx, wy, wz]``."""
+    msg = TwistStamped(header=header(stamp, frame_id))
+    lin, ang = msg.twist.linear, msg.twist.angular
+    lin.x, lin.y, lin.z, ang.x, ang.y, ang.z = (float(v) for v in twist)
     return msg
 
 
