@@ -255,6 +255,9 @@ class CameraDriverConfig(_Strict):
         1.0, gt=0, le=30, description="realsense: no frame for this long means the camera is gone (then reconnect)"
     )
     reconnect_period_s: float = Field(1.0, gt=0, le=60, description="retry period while the camera is gone")
+    connect_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="a camera not found for this long after start-up stops the node (exit 2)"
+    )
     devices: tuple[str, ...] = Field(
         (), description='per camera, "<name>=<device>" (e.g. "wrist=213522251", RealSense serials), so one file '
         "serves several cameras; the entry for this node's name wins over device"

@@ -17,18 +17,16 @@ from tests.launch.launching import REPO, Launch, ros2
 pytestmark = pytest.mark.integration
 
 
-def contract_topics(cameras: list[str]) -> set[tuple[str, str]]:
-    """(topic, type) rows of README's topic contract table, ``<name>`` expanded per camera."""
-    rows = set()
+def contract_topics(cameras: list[str]) -> dict[tuple[str, str], bool]:
+    """README's topic contract: (topic, type) → present in the default sim graph, ``<name>`` expanded per camera."""
+    rows = {}
     for line in (REPO / "README.md").read_text().splitlines():
-        match = re.match(r"\|\s*`(/[^`]+)`\s*\|\s*(\w+)/(\w+)", line)
-        if not match or match.group(3)[0].islower():  # services (std_srvs/Trigger) are no topics
+        match = re.match(r"\|\s*`(/[^`]+)`\s*\|\s*(\w+)/(\w+).*\|\s*([^|]+?)\s*\|$", line)
+        if not match or match.group(2).endswith("_srvs"):  # services are no topics
             continue
-        topic, package, message = match.groups()
-        if package.endswith("_srvs"):
-            continue
+        topic, package, message, present = match.groups()
         for name in cameras if "<name>" in topic else [None]:
-            rows.add((topic.replace("<name>", name) if name else topic, f"{package}/msg/{message}"))
+            rows[(topic.replace("<name>", name) if name else topic, f"{package}/msg/{message}")] = present == "always" or present.startswith("in sim")
     return rows
 
 
@@ -59,10 +57,9 @@ def test_running_graph_matches_the_contract_refuses_parameter_changes_and_stops_
         listed = {tuple(line.replace("[", "").replace("]", "").split()) for line in
                   launch.ros2("topic", "list", "-t", "--no-daemon", "--spin-time", "3").stdout.splitlines() if line.strip()}
         listed -= {("/parameter_events", "rcl_interfaces/msg/ParameterEvent"), ("/rosout", "rcl_interfaces/msg/Log")}
-        assert listed == contract_topics(["front", "wrist"]), (
-            f"not in the contract: {sorted(listed - contract_topics(['front', 'wrist']))}; "
-            f"missing: {sorted(contract_topics(['front', 'wrist']) - listed)}"
-        )
+        contract = contract_topics(["front", "wrist"])
+        always = {row for row, is_always in contract.items() if is_always}
+        assert listed == always, f"not in the contract: {sorted(listed - always)}; missing: {sorted(always - listed)}"
 
         described = launch.ros2("param", "describe", "/controller", "robot_ip", "--no-daemon").stdout
         assert "Read only: true" in described and "Description:" in described, described

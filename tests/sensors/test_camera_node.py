@@ -91,9 +91,21 @@ def test_the_end_of_a_video_file_is_reported_and_the_file_replays(ros_graph, vid
     assert ros_graph.spin_until(lambda: probe.statuses[-1].level == DiagnosticStatus.OK and len(probe.images) > 3)
 
 
-def test_a_camera_absent_at_start_up_fails_with_what_to_check(ros_graph, tmp_path):
-    with pytest.raises(CameraError, match="cannot open device .*no_camera.avi.*check"):
-        start_camera(ros_graph, tmp_path / "no_camera.avi")
+def test_a_camera_absent_at_start_up_is_waited_for_then_fails_with_what_to_check(ros_graph, tmp_path):
+    probe = Probe(ros_graph, "front")
+    start_camera(ros_graph, tmp_path / "no_camera.avi", connect_timeout_s=1.5)
+    assert ros_graph.spin_until(lambda: probe.has_status(DiagnosticStatus.ERROR, "cannot open device"))
+    with pytest.raises(CameraError, match="cannot open device .*no_camera.avi.*check.*gave up after"):
+        ros_graph.spin_until(lambda: False, timeout_s=5.0)
+
+
+def test_a_camera_that_appears_after_start_up_is_picked_up(ros_graph, video_file, tmp_path):
+    probe = Probe(ros_graph, "front")
+    late = tmp_path / "late.avi"
+    start_camera(ros_graph, late)
+    assert ros_graph.spin_until(lambda: probe.has_status(DiagnosticStatus.ERROR, "cannot open device"))
+    video_file([RED] * 30).rename(late)  # plugged in
+    assert ros_graph.spin_until(lambda: len(probe.images) > 3 and len(probe.infos) > 3, timeout_s=10.0)
 
 
 def test_camera_info_comes_from_the_calibration_file(ros_graph, video_file, tmp_path):

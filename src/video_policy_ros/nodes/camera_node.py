@@ -22,6 +22,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from video_policy_ros.config import CameraDriverConfig
+from video_policy_ros.errors import StackError
 from video_policy_ros.nodes import conversions as conv
 from video_policy_ros.nodes.base import StackNode
 from video_policy_ros.nodes.params import load_node_config, run_node
@@ -46,20 +47,13 @@ class CameraNode(StackNode):
         )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.camera = build_camera(c)
-        self.camera.connect()
-        try:
-            i = intrinsics_for(c, self.camera.device_intrinsics())
-        except Exception:
-            self.camera.disconnect()
-            raise
-        # Built once; only the stamp changes per frame.
-        self._info = conv.camera_info_msg(c.name, 0.0, i.width, i.height, i.k, i.d)
-        self._info.distortion_model = i.distortion_model
+        self._info: CameraInfo | None = None  # from the device's intrinsics, once it has been opened
+        self._fatal: StackError | None = None
         self._publish_pose()
         self._problem: str | None = None
         self._diag_lock = threading.Lock()  # the timer and the capture thread both report
         self._frames = 0
-        self._frames_since = time.monotonic()
+        self._started = self._frames_since = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._capture_loop, name=f"camera-{c.name}", daemon=True)
         self._thread.start()
@@ -72,16 +66,30 @@ class CameraNode(StackNode):
         self._pose_pub = self.create_publisher(PoseStamped, f"/cameras/{self.config.name}/pose", LATCHED_QOS)
         self._pose_pub.publish(conv.pose_msg(time.time(), extrinsics.pose, extrinsics.parent_frame))
 
+    def _camera_info(self) -> CameraInfo:
+        c = self.config
+        i = intrinsics_for(c, self.camera.device_intrinsics())
+        info = conv.camera_info_msg(c.name, 0.0, i.width, i.height, i.k, i.d)  # only the stamp changes per frame
+        info.distortion_model = i.distortion_model
+        return info
+
     def _capture_loop(self) -> None:
-        connected = True
+        # The camera may not be there yet (launch starts everything at once, a USB camera enumerates
+        # late): retry like after a disconnect; the diagnostics timer gives up after connect_timeout_s.
+        connected = False
         try:
             while not self._stop.is_set():
                 try:
                     if not connected:
                         self.camera.connect()
                         connected = True
+                        if self._info is None:
+                            self._info = self._camera_info()
                     frame = self.camera.read()
-                except CameraError as exc:
+                except StackError as exc:
+                    if not isinstance(exc, CameraError):  # e.g. a calibration file that does not fit: no retry helps
+                        self._fatal = exc
+                        return
                     self.camera.disconnect()
                     connected = False
                     self._set_problem(str(exc))
@@ -115,6 +123,11 @@ class CameraNode(StackNode):
         self._publish_diagnostics()
 
     def _publish_diagnostics(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal  # run_node prints it as one "error:" line and exits 2
+        waited = time.monotonic() - self._started
+        if self._info is None and self._problem and waited > self.config.connect_timeout_s:
+            raise CameraError(f"{self._problem} (gave up after connect_timeout_s = {self.config.connect_timeout_s:g} s)")
         with self._diag_lock:
             now = time.monotonic()
             fps = self._frames / max(now - self._frames_since, 1e-6)
