@@ -59,8 +59,18 @@ def read_open_clip(folder: Path) -> OpenCLIPText:
         vocab_size=text.get("vocab_size", 49408), hidden_size=width, intermediate_size=int(width * text.get("mlp_ratio", 4.0)),
         num_attention_heads=text.get("heads", 8), num_hidden_layers=text.get("layers", 12),
         max_position_embeddings=text.get("context_length", 77), projection_dim=model_cfg["embed_dim"],
-        hidden_act="gelu", layer_norm_eps=1e-5, bos_token_id=49406, eos_token_id=49407, pad_token_id=0)
+        hidden_act="gelu", layer_norm_eps=1e-5, pad_token_id=0, **_special_tokens(folder))
     return OpenCLIPText(conf, folder)
+
+
+def _special_tokens(folder: Path) -> dict[str, int]:
+    """The tokenizer's start/end-of-text ids: the text tower pools at the end-of-text token."""
+    vocab_path = folder / "vocab.json"
+    if not vocab_path.is_file():
+        raise OpenCLIPFormatError(f"{vocab_path} missing: copy the CLIP tokenizer files (vocab.json, merges.txt) "
+                                  "into the OpenCLIP folder; every CLIP model uses the same BPE")
+    vocab = json.loads(vocab_path.read_text())
+    return {"bos_token_id": vocab["<|startoftext|>"], "eos_token_id": vocab["<|endoftext|>"]}
 
 
 def _load_weights(folder: Path) -> dict[str, torch.Tensor]:

@@ -69,7 +69,7 @@ def parameter_groups(model: VideoPolicyModel, mode: str) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
-def _split(files: list[Path], val_count: int) -> tuple[list[Path], list[Path]]:
+def held_out_split(files: list[Path], val_count: int) -> tuple[list[Path], list[Path]]:
     """Hold out the last ``val_count`` episodes with actions (if at least one remains for training)."""
     with_actions = [f for f in files if Episode.load(f).has_actions] if val_count > 0 else []
     if len(with_actions) <= val_count:
@@ -94,8 +94,10 @@ def _build(opts: TrainOptions, files: list[Path]) -> tuple[VideoPolicyModel, Act
         return loaded.model.train(), loaded.normalizer, loaded.meta.step
     if opts.init is not None:
         loaded = ckpt.load_checkpoint(opts.init)
-        if opts.config is not None and opts.config.model_dump(exclude={"train"}) != loaded.config.model_dump(exclude={"train"}):
-            raise ValueError(f"--config differs from the config of --init {opts.init} beyond its 'train' section")
+        # stage 2 may put another head (or action encoding) on a stage-1 video model
+        free = {"train"} | ({"head", "action"} if opts.mode == "head" else set())
+        if opts.config is not None and opts.config.model_dump(exclude=free) != loaded.config.model_dump(exclude=free):
+            raise ValueError(f"--config differs from the config of --init {opts.init} beyond its {sorted(free)} sections")
         model = loaded.model if opts.config is None else _with_config(loaded.model, opts.config)
         return model.train(), None, 0
     cfg = opts.config or VideoPolicyConfig.tiny(cameras=Episode.load(files[0]).camera_names)
@@ -103,8 +105,13 @@ def _build(opts: TrainOptions, files: list[Path]) -> tuple[VideoPolicyModel, Act
 
 
 def _with_config(model: VideoPolicyModel, cfg: VideoPolicyConfig) -> VideoPolicyModel:
+    """``model``'s weights under ``cfg``; a head of another architecture starts from scratch."""
     fresh = VideoPolicyModel(cfg)
-    fresh.load_state_dict(model.state_dict())
+    state = model.state_dict()
+    if cfg.head != model.cfg.head:
+        state = {k: v for k, v in state.items() if not k.startswith("head.")}
+        state |= {k: v for k, v in fresh.state_dict().items() if k.startswith("head.")}
+    fresh.load_state_dict(state)
     return fresh
 
 
@@ -128,7 +135,7 @@ def train(opts: TrainOptions) -> Path:
     files = list_episodes(opts.data)
     model, normalizer, start = _build(opts, files)
     cfg = model.cfg
-    train_files, val_files = _split(files, cfg.train.val_episodes)
+    train_files, val_files = held_out_split(files, cfg.train.val_episodes)
     train_set = EpisodeDataset(train_files, cfg, None, require_actions=opts.mode == "head")
     if normalizer is None and train_set.trajectories():
         normalizer = ActionNormalizer.fit(cfg.action.representation, train_set.trajectories(), cfg.action.horizon)
