@@ -104,3 +104,14 @@ def test_overfitting_two_episodes_drives_the_action_error_down(episodes_dir, tmp
           f"(untrained {untrained:.4f})")
     assert mse < THRESHOLD
     assert mse < 0.5 * untrained
+
+
+def test_train_defaults_to_two_stages(episodes_dir, tmp_path):
+    demos = episodes_dir(2, cameras=("front", "wrist"), length=12)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(demos), "--out", str(run), "--steps", "1", "--head-steps", "2",
+                 "--batch-size", "2", "--eval-every", "0"]) == 0
+    first, final = load_checkpoint(run / "stage1"), load_checkpoint(run)
+    assert (first.meta.mode, first.meta.step, final.meta.mode, final.meta.step) == ("video", 1, "head", 2)
+    assert torch.equal(first.model.unet.conv_in.weight, final.model.unet.conv_in.weight)  # stage 2 froze it
+    assert not torch.equal(first.model.head.final[-1].weight, final.model.head.final[-1].weight)
