@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
@@ -59,6 +60,24 @@ def time_chunks(cfg: VideoPolicyConfig, steps_list: list[int], repeats: int) -> 
     print(f"(decoding the predicted frames adds {time.perf_counter() - start:.3f} s incl. one video-only step)")
 
 
+def time_head_share(name: str, cfg: VideoPolicyConfig, repeats: int) -> None:
+    """One guided denoising step (batch 2) with and without the action head, interleaved so
+    that a shared machine's load hits both alike."""
+    model = VideoPolicyModel(cfg).eval()
+    x = torch.zeros(2, cfg.num_frames, cfg.vae.latent_channels, *cfg.latent_size)
+    args = (x, torch.zeros(2, cfg.action.horizon, 7), torch.ones(2), x, model.encode_text(["a", "b"]),
+            torch.zeros(2, 7) if cfg.proprio else None)
+    best = {True: float("inf"), False: float("inf")}
+    with torch.no_grad():
+        for _ in range(repeats + 1):
+            for head in best:
+                start = time.perf_counter()
+                model.denoise(*args, run_head=head)
+                best[head] = min(best[head], time.perf_counter() - start)
+    print(f"{name}: {best[True] * 1000:.0f} ms per guided step, of which the head "
+          f"{(best[True] - best[False]) * 1000:.0f} ms")
+
+
 def time_paper_step(repeats: int) -> None:
     """Seconds and peak memory per guided denoising step of the paper preset on CUDA."""
     if not torch.cuda.is_available():
@@ -102,6 +121,10 @@ def main() -> None:
     tiny = VideoPolicyConfig.tiny(cameras=tuple(f"cam{i}" for i in range(args.cameras)))
     time_chunks(tiny, args.steps, args.repeats)
     print_sizes("tiny", VideoPolicyModel(tiny))
+    time_head_share("tiny preset (3D-ResNet head)", tiny, args.repeats)
+    shipped = Path(__file__).resolve().parents[1] / "models" / "video_policy_tiny" / "config.json"
+    time_head_share("shipped checkpoint's config (pooled head)", VideoPolicyConfig.model_validate_json(
+        shipped.read_text()), args.repeats)
     with torch.device("meta"):  # no memory is allocated for the paper model
         paper = VideoPolicyModel(VideoPolicyConfig.paper())
     print_sizes("paper (SVD-XT, 1 + 3 cams x 8 frames, 256x256)", paper)
