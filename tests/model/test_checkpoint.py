@@ -26,7 +26,7 @@ def _outputs(model, seed=0):
     cfg = model.cfg
     g = torch.Generator().manual_seed(seed)
     video = torch.rand(1, cfg.num_frames, 3, 16, 16, generator=g) * 2 - 1
-    cond = model.encode_condition(video[:, :: cfg.frames_per_camera])
+    cond = model.encode_condition(model.current_frames(video), g)
     return model.sample(cond, model.encode_text(["stack"]), num_steps=3, guidance=2.0,
                         generator=torch.Generator().manual_seed(seed))
 
@@ -66,7 +66,7 @@ def test_corrupted_weights_give_a_clear_error(tmp_path):
 def test_shape_mismatch_is_reported(tmp_path):
     _, folder = _save(tmp_path)
     cfg = json.loads((folder / "config.json").read_text())
-    cfg["head"]["fusion_dim"] = 32
+    cfg["head"]["camera_channels"] = [64, 32]
     (folder / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="shape mismatches"):
         load_checkpoint(folder)

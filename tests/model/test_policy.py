@@ -15,7 +15,7 @@ def _observation(cameras, stamp=12.5):
     return Observation(frames, pose, 0.04, "stack the cubes")
 
 
-@pytest.mark.parametrize("representation", ["delta", "absolute"])
+@pytest.mark.parametrize("representation", ["delta", "step_delta", "absolute"])
 def test_policy_returns_absolute_chunk(tmp_path, representation):
     _, folder = _save(tmp_path, representation=representation)
     policy = VideoPolicy.from_checkpoint(folder, num_steps=2, return_frames=True)
@@ -30,7 +30,7 @@ def test_policy_returns_absolute_chunk(tmp_path, representation):
     assert np.all(np.abs(chunk.poses[:, :3] - reference) < 0.3)
     assert np.all((chunk.gripper >= -1e-9) & (chunk.gripper <= 0.04 + 1e-9))
     assert set(out.predicted_frames) == {"front", "wrist"}
-    assert out.predicted_frames["front"].shape == (5, 16, 16, 3) and out.predicted_frames["front"].dtype == np.uint8
+    assert out.predicted_frames["front"].shape == (4, 16, 16, 3) and out.predicted_frames["front"].dtype == np.uint8
     assert "2 steps" in policy.description
 
 

@@ -38,3 +38,21 @@ def test_stats_roundtrip_and_validation(tmp_path):
     bad = norm.to_dict() | {"action_min": [0.0] * 6}
     with pytest.raises(ValueError, match="wrong shapes"):
         ActionNormalizer.from_dict(bad)
+
+
+def test_official_step_delta_encoding():
+    ep = make_episode(2, length=12)
+    norm = ActionNormalizer.fit("step_delta", [(ep.tcp_poses, ep.gripper)], horizon=8)
+    raw = norm.raw_chunk(ep.tcp_poses, ep.gripper, 6, 8)
+    # each step relative to the previous pose; gripper +1 open (0.04) / -1 closed (0.0)
+    assert np.allclose(raw[0, :3], ep.tcp_poses[7, :3] - ep.tcp_poses[6, :3])
+    assert np.allclose(raw[2, :3], ep.tcp_poses[9, :3] - ep.tcp_poses[8, :3])
+    assert np.array_equal(raw[:5, 6], np.where(ep.gripper[7:12] > 0.02, 1.0, -1.0))
+    assert np.all(raw[5:] == 0)  # zeros past the end of the episode
+    poses, gripper = norm.decode_chunk(norm.encode_chunk(ep.tcp_poses, ep.gripper, 6, 8), ep.tcp_poses[6])
+    assert np.allclose(poses[:5, :3], ep.tcp_poses[7:12, :3], atol=1e-6)
+    assert np.allclose(poses[5:, :3], ep.tcp_poses[11, :3], atol=1e-6)  # zero steps: the arm holds
+    assert np.allclose(gripper[:5], ep.gripper[7:12])
+    # stats saved before step_delta existed carry no gripper_open
+    legacy = {k: v for k, v in norm.to_dict().items() if k != "gripper_open"}
+    assert ActionNormalizer.from_dict(legacy).gripper_open == 0.04

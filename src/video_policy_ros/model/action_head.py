@@ -1,8 +1,11 @@
-"""Action head: U-Net features → per-camera 3D-conv fusion → global condition → FiLM 1D U-Net.
+"""Action head: U-Net features → fusion → global condition → FiLM 1D U-Net.
 
-The 1D U-Net follows Diffusion Policy's ConditionalUnet1D: residual conv blocks over
-the chunk's time axis, each modulated (FiLM scale and bias) by the concatenation of
-the noise-level embedding and the global condition.
+Fusion (``head.fusion``): ``resnet3d`` is the official noise-conditioned 3D ResNet
+(fusion3d.py); ``pooled`` (checkpoints before it) runs two 3D convs shared by the
+cameras, averages time away and feeds an MLP. The 1D U-Net follows Diffusion Policy's
+ConditionalUnet1D: residual conv blocks over the chunk's time axis, each modulated
+(FiLM scale and bias) by the concatenation of the noise-level embedding and the global
+condition.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import torch
 from torch import nn
 
 from video_policy_ros.model.config import ACTION_DIM, VideoPolicyConfig
+from video_policy_ros.model.fusion3d import ResNet3DFusion
 
 PROPRIO_DIM = 7  # TCP position 3 + axis-angle 3 (relative to the reference orientation) + gripper 1
 
@@ -38,15 +42,19 @@ class CameraFusion(nn.Module):
         return self.out(self.net(feat).flatten(1))
 
 
+ACTIVATIONS = {"mish": nn.Mish, "silu": nn.SiLU}
+
+
 class FiLMResBlock1D(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, cond_dim: int, kernel: int, groups: int) -> None:
+    def __init__(self, in_ch: int, out_ch: int, cond_dim: int, kernel: int, groups: int, activation: str) -> None:
         super().__init__()
+        act = ACTIVATIONS[activation]
 
         def conv(i: int, o: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv1d(i, o, kernel, padding=kernel // 2), nn.GroupNorm(groups, o), nn.Mish())
+            return nn.Sequential(nn.Conv1d(i, o, kernel, padding=kernel // 2), nn.GroupNorm(groups, o), act())
 
         self.conv1, self.conv2 = conv(in_ch, out_ch), conv(out_ch, out_ch)
-        self.film = nn.Sequential(nn.Mish(), nn.Linear(cond_dim, 2 * out_ch))
+        self.film = nn.Sequential(act(), nn.Linear(cond_dim, 2 * out_ch))
         self.skip = nn.Conv1d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -66,26 +74,43 @@ def sinusoidal(x: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class ActionHead(nn.Module):
-    def __init__(self, cfg: VideoPolicyConfig, block_channels: list[int]) -> None:
+    """``block_channels`` / ``block_sizes``: channels and height of each hooked feature map;
+    ``unet_emb_dim``: width of the U-Net's time embedding (``head.noise_embedding: unet``)."""
+
+    def __init__(self, cfg: VideoPolicyConfig, block_channels: list[int], block_sizes: list[int],
+                 unet_emb_dim: int) -> None:
         super().__init__()
         h = cfg.head
         self.num_cameras = len(cfg.cameras)
         self.frames_per_camera = cfg.frames_per_camera
+        self.lead_frames = cfg.num_lead_frames
         self.step_dim = h.step_embed_dim
-        self.fusion = nn.ModuleList(
-            CameraFusion(c, h.fusion_channels, h.fusion_grid, h.fusion_dim, h.n_groups) for c in block_channels
-        )
-        fused = self.num_cameras * len(block_channels) * h.fusion_dim + (PROPRIO_DIM if cfg.proprio else 0)
-        self.global_cond = nn.Sequential(nn.Linear(fused, h.global_cond_dim), nn.SiLU(),
-                                         nn.Linear(h.global_cond_dim, h.global_cond_dim))
-        self.step_mlp = nn.Sequential(nn.Linear(h.step_embed_dim, 4 * h.step_embed_dim), nn.Mish(),
-                                      nn.Linear(4 * h.step_embed_dim, h.step_embed_dim))
-        cond_dim = h.step_embed_dim + h.global_cond_dim
+        self.unet_noise = h.noise_embedding == "unet"
+        proprio_dim = PROPRIO_DIM if cfg.proprio else 0
+        if h.fusion == "resnet3d":
+            self.fusion = ResNet3DFusion(self.num_cameras, self.frames_per_camera, block_channels, block_sizes,
+                                         h, unet_emb_dim)
+            self.global_cond = nn.Identity()  # official: the fused maps, flattened, are the condition
+            global_dim = self.fusion.out_dim + proprio_dim
+        else:
+            self.fusion = nn.ModuleList(
+                CameraFusion(c, h.fusion_channels, h.fusion_grid, h.fusion_dim, h.n_groups) for c in block_channels
+            )
+            fused = self.num_cameras * len(block_channels) * h.fusion_dim + proprio_dim
+            self.global_cond = nn.Sequential(nn.Linear(fused, h.global_cond_dim), nn.SiLU(),
+                                             nn.Linear(h.global_cond_dim, h.global_cond_dim))
+            global_dim = h.global_cond_dim
+        if self.unet_noise:  # official: SiLU + Linear on the U-Net's time embedding
+            self.step_mlp = nn.Sequential(nn.SiLU(), nn.Linear(unet_emb_dim, h.step_embed_dim))
+        else:
+            self.step_mlp = nn.Sequential(nn.Linear(h.step_embed_dim, 4 * h.step_embed_dim), nn.Mish(),
+                                          nn.Linear(4 * h.step_embed_dim, h.step_embed_dim))
+        cond_dim = h.step_embed_dim + global_dim
         dims = [ACTION_DIM, *h.down_dims]
         pairs = list(zip(dims[:-1], dims[1:]))
 
         def block(i: int, o: int) -> FiLMResBlock1D:
-            return FiLMResBlock1D(i, o, cond_dim, h.kernel_size, h.n_groups)
+            return FiLMResBlock1D(i, o, cond_dim, h.kernel_size, h.n_groups, h.activation)
 
         self.down = nn.ModuleList()
         for n, (i, o) in enumerate(pairs):
@@ -97,26 +122,36 @@ class ActionHead(nn.Module):
         for i, o in reversed(pairs[1:]):
             self.up.append(nn.ModuleList([block(2 * o, i), block(i, i), nn.ConvTranspose1d(i, i, 4, 2, 1)]))
         self.final = nn.Sequential(nn.Conv1d(h.down_dims[0], h.down_dims[0], h.kernel_size, padding=h.kernel_size // 2),
-                                   nn.GroupNorm(h.n_groups, h.down_dims[0]), nn.Mish(),
+                                   nn.GroupNorm(h.n_groups, h.down_dims[0]), ACTIVATIONS[h.activation](),
                                    nn.Conv1d(h.down_dims[0], ACTION_DIM, 1))
 
-    def condition(self, features: list[torch.Tensor], proprio: torch.Tensor | None) -> torch.Tensor:
-        """Hooked U-Net features, each ``(B * F, C_i, h_i, w_i)`` with frames tiled camera by camera,
-        (+ proprio ``(B, 7)``) → global condition ``(B, global_cond_dim)``."""
-        vectors = []
-        for fuse, feat in zip(self.fusion, features):
-            bf, c, fh, fw = feat.shape
-            b = bf // (self.num_cameras * self.frames_per_camera)
-            per_cam = feat.reshape(b * self.num_cameras, self.frames_per_camera, c, fh, fw).transpose(1, 2)
-            vectors.append(fuse(per_cam).reshape(b, -1))  # (B, cams * fusion_dim), camera order kept
+    def per_camera(self, feat: torch.Tensor) -> torch.Tensor:
+        """One hooked map ``(B * F, C, h, w)`` → ``(B, cams, C, Tc, h, w)``: the lead frame (a
+        duplicate of a camera's current frame) dropped, frames tiled camera by camera."""
+        bf, c, fh, fw = feat.shape
+        f = self.lead_frames + self.num_cameras * self.frames_per_camera
+        frames = feat.reshape(bf // f, f, c, fh, fw)[:, self.lead_frames:]
+        return frames.reshape(-1, self.num_cameras, self.frames_per_camera, c, fh, fw).transpose(2, 3)
+
+    def condition(self, features: list[torch.Tensor], proprio: torch.Tensor | None,
+                  noise_emb: torch.Tensor | None) -> torch.Tensor:
+        """Hooked U-Net features, each ``(B * F, C_i, h_i, w_i)`` (+ proprio ``(B, 7)``, + the U-Net's
+        time embedding ``(B, E)`` for resnet3d) → global condition ``(B, global_dim)``."""
+        maps = [self.per_camera(f) for f in features]
+        if isinstance(self.fusion, ResNet3DFusion):
+            vectors = [self.fusion([[m[:, cam] for m in maps] for cam in range(self.num_cameras)], noise_emb)]
+        else:  # (B, cams * fusion_dim) per block, camera order kept
+            vectors = [fuse(m.flatten(0, 1)).reshape(m.shape[0], -1) for fuse, m in zip(self.fusion, maps)]
         if proprio is not None:
             vectors.append(proprio)
         return self.global_cond(torch.cat(vectors, dim=-1))
 
     def forward(self, actions: torch.Tensor, c_noise: torch.Tensor, features: list[torch.Tensor],
-                proprio: torch.Tensor | None = None) -> torch.Tensor:
-        """c_in-scaled noisy actions ``(B, K, 7)``, ``c_noise`` ``(B,)`` → network output ``(B, K, 7)``."""
-        cond = torch.cat([self.step_mlp(sinusoidal(c_noise, self.step_dim)), self.condition(features, proprio)], -1)
+                proprio: torch.Tensor | None = None, unet_emb: torch.Tensor | None = None) -> torch.Tensor:
+        """c_in-scaled noisy actions ``(B, K, 7)``, ``c_noise`` ``(B,)``, the U-Net's time embedding of
+        ``c_noise`` ``(B, E)`` (needed by ``noise_embedding: unet``) → network output ``(B, K, 7)``."""
+        step = self.step_mlp(unet_emb if self.unet_noise else sinusoidal(c_noise, self.step_dim))
+        cond = torch.cat([step, self.condition(features, proprio, unet_emb)], -1)
         x = actions.transpose(1, 2)
         skips = []
         for res1, res2, down in self.down:

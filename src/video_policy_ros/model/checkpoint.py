@@ -48,7 +48,8 @@ class CheckpointMeta(BaseModel):
     action_horizon: int
     action_semantics: str = ("step k of a chunk is the TCP target at stamp + (k + 1) * dt: position (m) and "
                              "axis-angle (rad) in fr3_link0, then fr3_finger_joint1 (m); 'delta' relative to "
-                             "the TCP pose at the observation, 'absolute' relative to normalization.ref_quat")
+                             "the TCP pose at the observation, 'step_delta' relative to the previous step with the "
+                             "gripper +1 open / -1 closed, 'absolute' relative to normalization.ref_quat")
 
 
 @dataclass

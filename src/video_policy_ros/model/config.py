@@ -1,9 +1,15 @@
 """Typed configuration of the Video Policy model and its training (pydantic, ``extra="forbid"``).
 
 Two presets: :meth:`VideoPolicyConfig.tiny` trains and runs on a 2-core CPU (pixel
-space, 16x16 grid, 1 + 4 frames per camera); :meth:`VideoPolicyConfig.paper` is the
-paper's SVD-XT system (256x256 → 32x32 latents, 1 + 8 frames per camera, CLIP text).
+space, 16x16 grid, the wrist frame + 4 frames per camera); :meth:`VideoPolicyConfig.paper`
+is the official Video Policy (SVD-XT, 256x256 → 32x32 latents, the wrist frame + 8 frames
+per camera, OpenCLIP ViT-H pooled text token, 3D-ResNet fusion head).
 The config is saved with every checkpoint, so it must describe the model completely.
+
+Field defaults are the choices of checkpoints written before the official architecture
+was adopted (e.g. the shipped ``models/video_policy_tiny``): a key absent from an old
+``config.json`` selects what that checkpoint was trained with. Both presets set the
+official choices explicitly (see models/README.md, "deviations").
 """
 
 from __future__ import annotations
@@ -58,19 +64,48 @@ class TextEncoderConfig(_Strict):
 
     kind: Literal["bytes", "clip"] = "bytes"
     max_length: int = 32
-    width: int = 64  # hidden size of the bytes encoder, or the CLIP model's hidden size
+    # hidden size of the bytes encoder; for CLIP its hidden size, or its projection size when pooled
+    width: int = 64
     num_layers: int = 1
-    trainable: bool = True  # the projection to cross_attention_dim always trains
+    trainable: bool = True  # the projection to cross_attention_dim (if any) always trains
+    # True: ONE pooled token in the slot of SVD's CLIP image embedding (official: OpenCLIP ViT-H's
+    # projected EOT token, no extra projection when width == cross_attention_dim); False: every token.
+    pooled: bool = False
+
+
+# The official head reads input block 9 and output blocks 1, 4, 7, 10 of SGM's VideoUNet
+# (``h_pose_indicies: [9, 13, 16, 19, 22]``), finest first after its ``reverse()``. In
+# diffusers' UNetSpatioTemporalConditionModel: input block 9 is the last downsampler,
+# output block 3i+1 is the second layer of up block i (its attention when it has one).
+OFFICIAL_FEATURE_BLOCKS = ("up_blocks.3.attentions.1", "up_blocks.2.attentions.1", "up_blocks.1.attentions.1",
+                           "up_blocks.0.resnets.1", "down_blocks.2.downsamplers.0")
 
 
 class ActionHeadConfig(_Strict):
-    """Which U-Net blocks feed the head, the per-camera 3D-conv fusion and the FiLM 1D U-Net."""
+    """Which U-Net blocks feed the head, how they are fused, and the FiLM 1D U-Net.
+
+    ``fusion``: ``resnet3d`` (official) — per camera a 3D ResNet runs over the features
+    finest to coarsest (``feature_blocks`` in that order), every block conditioned on the
+    noise level; the cameras are concatenated and a shared trunk reduces time with strided
+    convs; ``pooled`` (checkpoints before) — two 3D convs shared by cameras, time averaged.
+    """
 
     feature_blocks: tuple[str, ...] = ("mid_block", "up_blocks.0", "up_blocks.1", "up_blocks.2", "up_blocks.3")
+    fusion: Literal["pooled", "resnet3d"] = "pooled"
+    # resnet3d: channels after each feature block's stage, of the lateral branch that brings in
+    # feature blocks 1.., of the per-camera tail, and of the trunk over all cameras
+    tower_channels: tuple[int, ...] = (320, 640, 1280, 1280, 1280)
+    lateral_channels: tuple[int, ...] = (320, 640, 640, 640)
+    camera_channels: tuple[int, ...] = (864, 576)
+    trunk_channels: tuple[int, ...] = (1280, 960, 720, 540, 420, 420, 420)
+    temporal_stage_blocks: int = 4  # blocks of each stride-2 temporal stage (log2 frames per camera stages)
+    # the noise level seen by the head: its own sinusoidal MLP, or the U-Net's time embedding (official)
+    noise_embedding: Literal["sinusoidal", "unet"] = "sinusoidal"
+    activation: Literal["mish", "silu"] = "mish"  # of the 1D U-Net (official: SiLU)
     fusion_channels: int = 128
-    fusion_grid: int = 4  # each feature map is pooled to fusion_grid x fusion_grid after the 3D convs
-    fusion_dim: int = 256  # vector per (camera, block)
-    global_cond_dim: int = 512
+    fusion_grid: int = 4  # the fused maps are pooled to fusion_grid x fusion_grid (resnet3d: if larger)
+    fusion_dim: int = 256  # pooled: vector per (camera, block)
+    global_cond_dim: int = 512  # pooled: width of the MLP over the fused vectors (resnet3d feeds them directly)
     down_dims: tuple[int, ...] = (256, 512, 1024)
     kernel_size: int = 5
     n_groups: int = 8
@@ -78,9 +113,11 @@ class ActionHeadConfig(_Strict):
 
 
 class ActionConfig(_Strict):
-    """``delta``: relative to the TCP pose at the observation (the paper); ``absolute``: fr3_link0 targets."""
+    """``delta`` (ours): each step's pose relative to the TCP pose at the observation, gripper width;
+    ``step_delta`` (official): each step relative to the previous one, gripper +1 open / -1 closed,
+    zeros past the episode end; ``absolute``: fr3_link0 targets."""
 
-    representation: Literal["delta", "absolute"] = "delta"
+    representation: Literal["delta", "step_delta", "absolute"] = "delta"
     horizon: int = 32
     execute: int = 16  # how many of the chunk's steps the paper executes before re-planning
 
@@ -98,18 +135,28 @@ class EDMConfig(_Strict):
     num_steps: int = 30
     guidance: float = 2.0
     cond_dropout: float = 0.1
+    # joint: all conditions dropped together per sample; independent (official): text and concat
+    # frames each dropped with probability cond_dropout
+    dropout: Literal["joint", "independent"] = "joint"
+    cond_noise_aug: float = 0.0  # std of the noise added to the condition frames (official 0.02)
+    inference_dtype: Literal["float32", "float16", "bfloat16"] = "float32"  # autocast, CUDA only
 
 
 class TrainConfig(_Strict):
-    lr: float = 1e-4
+    optimizer: Literal["adamw", "adam"] = "adamw"
+    lr: float = 1e-4  # the video model (U-Net, trainable text parts)
     head_lr: float = 1e-4
     weight_decay: float = 1e-2
+    batch_size: int = 8
+    amp_dtype: Literal["auto", "float16", "bfloat16"] = "auto"  # CUDA autocast; auto: bf16 where supported
+    gradient_checkpointing: bool = False
     grad_clip: float = 1.0
     ema_decay: float | None = 0.999  # None disables EMA
     warmup_steps: int = 100
     jitter_brightness: float = 0.2
     jitter_contrast: float = 0.2
     jitter_saturation: float = 0.2
+    jitter_hue: float = 0.0  # max hue rotation, as a fraction of a turn (official 0.05)
     val_episodes: int = 1  # held out for evaluation (when more episodes exist)
     eval_samples: int = 4
 
@@ -119,6 +166,9 @@ class VideoPolicyConfig(_Strict):
     image_size: tuple[int, int] = (256, 256)  # (H, W) fed to the model
     future_frames: int = 8  # per camera, after the current frame
     frame_stride: int = 4
+    # this camera's current frame leads the video once more (official: the wrist camera, 1 + 3 x 8 = 25
+    # frames for SVD-XT); None: no leading frame
+    lead_camera: str | None = None
     proprio: bool = False  # the paper has none; when on, TCP pose + gripper feed the head
     vae: VAEConfig = Field(default_factory=VAEConfig)
     unet: UNetConfig = Field(default_factory=UNetConfig)
@@ -137,6 +187,15 @@ class VideoPolicyConfig(_Strict):
             raise ValueError(f"image_size {self.image_size} must be divisible by {factor} (VAE x U-Net downsampling)")
         if self.action.horizon % 2 ** (len(self.head.down_dims) - 1):
             raise ValueError("action.horizon must be divisible by 2 ** (len(head.down_dims) - 1)")
+        if self.lead_camera is not None and self.lead_camera not in self.cameras:
+            raise ValueError(f"lead_camera {self.lead_camera!r} is not one of cameras {list(self.cameras)}")
+        if self.head.fusion == "resnet3d" and len(self.head.tower_channels) != len(self.head.feature_blocks):
+            raise ValueError("head.tower_channels needs one entry per head.feature_blocks entry")
+        if self.head.fusion == "resnet3d" and len(self.head.lateral_channels) != len(self.head.feature_blocks) - 1:
+            raise ValueError("head.lateral_channels needs one entry per head.feature_blocks entry after the first")
+        if self.head.fusion == "resnet3d" and self.frames_per_camera & (self.frames_per_camera - 1):
+            raise ValueError(f"head.fusion 'resnet3d' halves time down to 1: frames per camera (1 + future_frames "
+                             f"= {self.frames_per_camera}) must be a power of two")
         if self.vae.kind == "pixel" and self.vae.latent_channels != 3:
             raise ValueError("vae.kind 'pixel' needs vae.latent_channels 3")
         return self
@@ -146,9 +205,13 @@ class VideoPolicyConfig(_Strict):
         return 1 + self.future_frames
 
     @property
+    def num_lead_frames(self) -> int:
+        return 0 if self.lead_camera is None else 1
+
+    @property
     def num_frames(self) -> int:
-        """Frames the U-Net denoises: every camera's frames tiled along time."""
-        return len(self.cameras) * self.frames_per_camera
+        """Frames the U-Net denoises: the lead frame (if any), then every camera's frames tiled along time."""
+        return self.num_lead_frames + len(self.cameras) * self.frames_per_camera
 
     @property
     def latent_size(self) -> tuple[int, int]:
@@ -156,11 +219,14 @@ class VideoPolicyConfig(_Strict):
 
     @classmethod
     def tiny(cls, cameras: tuple[str, ...] = ("front",), **overrides) -> "VideoPolicyConfig":
+        """The official architecture scaled to a 2-core CPU; models/README.md names each deviation."""
+        cameras = tuple(cameras)
         base = dict(
-            cameras=tuple(cameras),
+            cameras=cameras,
             image_size=(16, 16),
-            future_frames=4,
-            frame_stride=4,
+            future_frames=3,  # 4 frames per camera at t, t+8, t+16, t+24: the official span, half the frames
+            frame_stride=8,
+            lead_camera="wrist" if "wrist" in cameras else cameras[-1],
             vae=VAEConfig(kind="pixel", latent_channels=3),
             unet=UNetConfig(
                 block_out_channels=(32, 64),
@@ -168,37 +234,54 @@ class VideoPolicyConfig(_Strict):
                 num_attention_heads=(2, 4),
                 cross_attention_dim=64,
                 addition_time_embed_dim=8,
+                added_time_ids=(6.0, 100.0, 0.02),
             ),
-            text=TextEncoderConfig(kind="bytes", max_length=32, width=64, num_layers=1),
+            text=TextEncoderConfig(kind="bytes", max_length=32, width=64, num_layers=1, pooled=True),
             head=ActionHeadConfig(
-                feature_blocks=("mid_block", "up_blocks.0", "up_blocks.1"),
-                fusion_channels=32,
-                fusion_grid=2,
-                fusion_dim=64,
-                global_cond_dim=128,
+                # the official read-out rule on a 2-level U-Net: second layer of each up block + last downsampler
+                feature_blocks=("up_blocks.1.attentions.1", "up_blocks.0.resnets.1", "down_blocks.0.downsamplers.0"),
+                fusion="resnet3d",
+                tower_channels=(32, 64, 64),
+                lateral_channels=(32, 32),
+                camera_channels=(64, 48),
+                trunk_channels=(64, 48),
+                temporal_stage_blocks=2,
+                noise_embedding="unet",
+                activation="silu",
+                fusion_grid=4,
                 down_dims=(64, 128),
                 step_embed_dim=64,
             ),
-            edm=EDMConfig(sigma_data=0.5, sigma_max=80.0, num_steps=10),
-            train=TrainConfig(lr=1e-3, head_lr=1e-3, warmup_steps=20, ema_decay=0.99),
+            action=ActionConfig(representation="step_delta"),
+            edm=EDMConfig(sigma_data=0.5, action_sigma_data=1.0, sigma_max=80.0, num_steps=10,
+                          dropout="independent", cond_noise_aug=0.02),
+            train=TrainConfig(optimizer="adam", lr=1e-3, head_lr=2e-3, weight_decay=0.0, ema_decay=None,
+                              warmup_steps=20, batch_size=8, jitter_hue=0.05),
         )
         base.update(overrides)
         return cls(**base)
 
     @classmethod
     def paper(cls, cameras: tuple[str, ...] = ("front", "side", "wrist"), **overrides) -> "VideoPolicyConfig":
+        """The official Video Policy (cvlab-columbia/videopolicy, ``video_model/configs``)."""
+        cameras = tuple(cameras)
         base = dict(
-            cameras=tuple(cameras),
+            cameras=cameras,
             image_size=(256, 256),
-            future_frames=8,
+            future_frames=7,  # 8 frames per camera at t, t+4 ... t+28
             frame_stride=4,
+            lead_camera="wrist" if "wrist" in cameras else cameras[-1],
             vae=VAEConfig(kind="svd", latent_channels=4),
-            unet=UNetConfig(),  # SVD-XT
-            # CLIP ViT-L/14 text tower (hidden 768), projected to SVD's 1024-d cross-attention.
-            text=TextEncoderConfig(kind="clip", max_length=77, width=768, trainable=False),
-            head=ActionHeadConfig(),
-            edm=EDMConfig(),
-            train=TrainConfig(),
+            unet=UNetConfig(added_time_ids=(6.0, 100.0, 0.02)),  # SVD-XT
+            # OpenCLIP ViT-H/14 text tower: its projected EOT token (1024) is SVD's image-embedding slot
+            text=TextEncoderConfig(kind="clip", max_length=77, width=1024, trainable=False, pooled=True),
+            head=ActionHeadConfig(feature_blocks=OFFICIAL_FEATURE_BLOCKS, fusion="resnet3d", noise_embedding="unet",
+                                  activation="silu", step_embed_dim=256),
+            action=ActionConfig(representation="step_delta"),
+            edm=EDMConfig(action_sigma_data=1.0, dropout="independent", cond_noise_aug=0.02,
+                          inference_dtype="float16"),
+            train=TrainConfig(optimizer="adam", lr=1e-5, head_lr=5e-5, weight_decay=0.0, ema_decay=None,
+                              batch_size=32, amp_dtype="float16", gradient_checkpointing=True, jitter_hue=0.05),
         )
         base.update(overrides)
         return cls(**base)

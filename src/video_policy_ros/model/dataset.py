@@ -1,12 +1,14 @@
 """Episodes → training samples: frames of all cameras tiled along time, the action chunk, proprio.
 
-A sample starts at frame ``t``: per camera, frame ``t`` (the condition, also denoised,
-as in SVD) then frames ``t + stride * j`` for ``j = 1..future_frames`` (clamped to the
-last frame). Frames are resized to the model's image size once, at load time.
+A sample starts at frame ``t``: the lead camera's frame ``t`` (if the config has one),
+then per camera frame ``t`` (the condition, also denoised, as in SVD) and frames
+``t + stride * j`` for ``j = 1..future_frames`` (clamped to the last frame). Frames are
+resized to the model's image size once, at load time.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -34,15 +36,21 @@ def to_model_range(frames: torch.Tensor) -> torch.Tensor:
     return frames.float() / 127.5 - 1.0
 
 
-def colour_jitter(frames: torch.Tensor, num_cameras: int, cfg_train, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random brightness, contrast and saturation, identical across the frames of one camera.
+def colour_jitter(frames: torch.Tensor, num_cameras: int, cfg_train, generator: torch.Generator | None = None,
+                  lead_camera: int | None = None) -> torch.Tensor:
+    """Random brightness, contrast, saturation and hue, identical across the frames of one camera.
 
-    ``frames`` ``(B, F, 3, H, W)`` in [-1, 1] with cameras tiled along F → same shape.
-    Factors are drawn per (sample, camera), so the condition frame and the future frames
-    of a camera stay consistent while cameras differ.
+    ``frames`` ``(B, F, 3, H, W)`` in [-1, 1] with cameras tiled along F (after a lead frame of
+    camera index ``lead_camera``, if given) → same shape. Factors are drawn per (sample,
+    camera), so the condition frame and the future frames of a camera stay consistent
+    while cameras differ.
     """
-    b, f = frames.shape[:2]
-    x = frames.reshape(b, num_cameras, f // num_cameras, *frames.shape[2:])
+    if lead_camera is not None:  # the lead frame duplicates its camera's current frame: jitter it alike
+        out = colour_jitter(frames[:, 1:], num_cameras, cfg_train, generator)
+        per_cam = out.shape[1] // num_cameras
+        return torch.cat([out[:, lead_camera * per_cam][:, None], out], dim=1)
+    b, per_cam = frames.shape[0], frames.shape[1] // num_cameras
+    x = frames.reshape(b, num_cameras, per_cam, *frames.shape[2:])
 
     def factor(strength: float) -> torch.Tensor:
         u = torch.rand(b, num_cameras, 1, 1, 1, 1, generator=generator).to(frames.device)
@@ -53,7 +61,21 @@ def colour_jitter(frames: torch.Tensor, num_cameras: int, cfg_train, generator: 
     x = (x - mean) * factor(cfg_train.jitter_contrast) + mean
     grey = x.mean(dim=3, keepdim=True)
     x = (x - grey) * factor(cfg_train.jitter_saturation) + grey
+    if cfg_train.jitter_hue:
+        x = rotate_hue(x, (factor(cfg_train.jitter_hue) - 1.0) * 2 * math.pi)
     return (x.clamp(0, 1) * 2 - 1).reshape(frames.shape)
+
+
+def rotate_hue(rgb: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Rotate the hue of ``(..., 3, H, W)`` RGB by ``angle`` radians (broadcast ``(..., 1, 1, 1)``):
+    a rotation of the chroma plane of YIQ, which keeps the luma."""
+    yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=rgb.dtype,
+                       device=rgb.device)
+    y, i, q = torch.einsum("ij,...jhw->...ihw", yiq, rgb).unbind(-3)
+    cos, sin = angle.cos()[..., 0, 0, 0], angle.sin()[..., 0, 0, 0]
+    cos, sin = cos[..., None, None], sin[..., None, None]
+    rotated = torch.stack([y, i * cos - q * sin, i * sin + q * cos], dim=-3)
+    return torch.einsum("ij,...jhw->...ihw", torch.linalg.inv(yiq), rotated)
 
 
 class EpisodeDataset(Dataset):
@@ -94,6 +116,8 @@ class EpisodeDataset(Dataset):
         length = ep["frames"].shape[1]
         times = np.minimum(t + cfg.frame_stride * np.arange(cfg.frames_per_camera), length - 1)
         frames = ep["frames"][:, times].flatten(0, 1)  # (cams * Tc, 3, H, W), camera by camera
+        if cfg.lead_camera is not None:
+            frames = torch.cat([ep["frames"][cfg.cameras.index(cfg.lead_camera), t][None], frames])
         has_actions = ep["poses"] is not None and self.normalizer is not None
         actions = np.zeros((cfg.action.horizon, 7), np.float32)
         proprio = np.zeros(7, np.float32)

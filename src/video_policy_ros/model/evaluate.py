@@ -11,10 +11,11 @@ from video_policy_ros.model.dataset import EpisodeDataset, to_model_range
 from video_policy_ros.model.video_policy import VideoPolicyModel
 
 
-def batch_inputs(model: VideoPolicyModel, batch: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_inputs(model: VideoPolicyModel, batch: dict, device,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Collated samples → clean video ``(B, F, 3, H, W)`` in [-1, 1] and the concat condition."""
     video = to_model_range(batch["frames"].to(device))
-    return video, model.encode_condition(video[:, :: model.cfg.frames_per_camera])
+    return video, model.encode_condition(model.current_frames(video), generator)
 
 
 @torch.no_grad()
@@ -22,8 +23,10 @@ def evaluate(model: VideoPolicyModel, dataset: EpisodeDataset, num_samples: int,
              video_path: Path | None = None, seed: int = 0, guidance: float | None = None) -> dict[str, float]:
     """Sample ``num_samples`` evenly spaced samples of ``dataset`` with the configured sampler.
 
-    Returns ``action_mse`` (normalised units, samples with actions only) and ``video_mse``
-    (model pixel range); writes ``video_path`` (ground truth above, prediction below) if given.
+    Returns ``action_mse`` (normalised units, samples with actions only), ``position_mm``
+    (mean distance of the decoded TCP targets to the demonstrated poses, comparable across
+    action encodings) and ``video_mse`` (model pixel range); writes ``video_path`` (ground
+    truth above, prediction below) if given.
     ``guidance`` overrides the config's (1.0 measures the conditional model alone).
     """
     device = next(model.parameters()).device
@@ -32,9 +35,10 @@ def evaluate(model: VideoPolicyModel, dataset: EpisodeDataset, num_samples: int,
     batch = torch.utils.data.default_collate(items)
     was_training = model.training
     model.eval()
-    video, cond = batch_inputs(model, batch, device)
-    proprio = batch["proprio"].to(device) if model.cfg.proprio else None
     gen = torch.Generator(device).manual_seed(seed)
+    video, cond = batch_inputs(model, batch, device, gen)
+    video = video[:, model.cfg.num_lead_frames:]  # decode() drops the lead frame too
+    proprio = batch["proprio"].to(device) if model.cfg.proprio else None
     latents, actions = model.sample(cond, model.encode_text(list(batch["instruction"])), proprio,
                                     guidance=guidance, with_actions=with_actions, generator=gen)
     predicted = model.decode(latents)
@@ -44,9 +48,20 @@ def evaluate(model: VideoPolicyModel, dataset: EpisodeDataset, num_samples: int,
     if actions is not None and mask.any():
         err = (actions - batch["actions"].to(device)).pow(2).mean(dim=(1, 2))
         metrics["action_mse"] = float(err[mask].mean())
+        metrics["position_mm"] = float(np.mean([position_error(dataset, item, chunk) for item, chunk, keep in
+                                                zip(items, actions.cpu().numpy(), mask.tolist()) if keep]))
     if video_path is not None:
         write_video(video_path, video, predicted)
     return metrics
+
+
+def position_error(dataset: EpisodeDataset, item: dict, actions: np.ndarray) -> float:
+    """Mean distance (mm) of a normalised chunk's decoded TCP targets to the demonstrated poses."""
+    poses = dataset.episodes[item["episode"]]["poses"]
+    t, k = item["t"], len(actions)
+    targets, _ = dataset.normalizer.decode_chunk(actions, poses[t])
+    truth = poses[np.minimum(np.arange(t + 1, t + 1 + k), len(poses) - 1), :3]
+    return float(1000 * np.linalg.norm(targets[:, :3] - truth, axis=1).mean())
 
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:

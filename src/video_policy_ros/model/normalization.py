@@ -1,10 +1,12 @@
 """Actions and proprioception ↔ the model's normalised space, with saveable min-max stats.
 
 An action step is ``[pos - ref_pos (3), rotvec(q * ref_q^-1) (3), gripper (1)]``:
-``delta`` uses the TCP pose at the observation as the reference (the paper);
-``absolute`` uses position 0 and the data set's mean orientation ``ref_quat`` (an
-absolute axis-angle would flip sign near the FR3's usual gripper-down orientation,
-an angle of pi). Each of the 7 values is min-max normalised to [-1, 1].
+``delta`` (ours) uses the TCP pose at the observation as the reference and the gripper
+width in m; ``absolute`` uses position 0 and the data set's mean orientation
+``ref_quat`` (an absolute axis-angle would flip sign near the FR3's usual gripper-down
+orientation, an angle of pi); ``step_delta`` (the official encoding) uses the previous
+step's pose as the reference, the gripper as +1 open / -1 closed, and zeros past the
+episode's end. Each of the 7 values is min-max normalised to [-1, 1].
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from video_policy_ros.geometry import apply_delta, rotation_error
 from video_policy_ros.model import pose
 
 _MIN_RANGE = 1e-4  # a value that never changes (e.g. a gripper never used) still maps to a finite range
@@ -28,6 +31,7 @@ class ActionNormalizer:
     proprio_min: np.ndarray  # (7,)
     proprio_max: np.ndarray  # (7,)
     ref_quat: np.ndarray  # (4,) xyzw
+    gripper_open: float = 0.04  # step_delta: the width that +1 decodes to (the data's widest)
 
     # -- fitting ------------------------------------------------------------------------------
 
@@ -37,10 +41,11 @@ class ActionNormalizer:
         if not trajectories:
             raise ValueError("no episode with actions: action statistics need at least one")
         ref_quat = pose.mean_quat(np.concatenate([p[:, 3:] for p, _ in trajectories]))
-        stub = cls(representation, np.full(7, -1.0), np.ones(7), np.full(7, -1.0), np.ones(7), ref_quat)
+        gripper_open = float(max(g.max() for _, g in trajectories))
+        stub = cls(representation, np.full(7, -1.0), np.ones(7), np.full(7, -1.0), np.ones(7), ref_quat, gripper_open)
         actions = np.concatenate([stub.raw_chunk(p, g, t, horizon) for p, g in trajectories for t in range(len(p))])
         proprio = np.concatenate([stub.raw_proprio(p, g) for p, g in trajectories])
-        return cls(representation, *_bounds(actions), *_bounds(proprio), ref_quat)
+        return cls(representation, *_bounds(actions), *_bounds(proprio), ref_quat, gripper_open)
 
     # -- raw (physical) values ------------------------------------------------------------------
 
@@ -51,9 +56,17 @@ class ActionNormalizer:
 
     def raw_chunk(self, poses: np.ndarray, gripper: np.ndarray, t: int, horizon: int) -> np.ndarray:
         """The chunk starting at frame ``t``: step k is the pose at frame ``t + k + 1`` (the last
-        frame repeats past the end) → ``(K, 7)`` un-normalised actions."""
+        frame repeats past the end; step_delta: zeros) → ``(K, 7)`` un-normalised actions."""
         idx = np.minimum(np.arange(t + 1, t + 1 + horizon), len(poses) - 1)
-        return pose.poses_to_actions(poses[idx], gripper[idx], *self.reference(poses[t]))
+        if self.representation != "step_delta":
+            return pose.poses_to_actions(poses[idx], gripper[idx], *self.reference(poses[t]))
+        steps = np.zeros((horizon, 7))
+        n = min(horizon, len(poses) - 1 - t)
+        prev = poses[t:t + n]
+        steps[:n, :3] = poses[t + 1:t + 1 + n, :3] - prev[:, :3]
+        steps[:n, 3:6] = rotation_error(poses[t + 1:t + 1 + n, 3:], prev[:, 3:])
+        steps[:n, 6] = np.where(gripper[t + 1:t + 1 + n] > self.gripper_open / 2, 1.0, -1.0)
+        return steps
 
     def raw_proprio(self, poses: np.ndarray, gripper: np.ndarray) -> np.ndarray:
         """``(T, 7)`` poses, ``(T,)`` gripper → ``(T, 7)`` [pos, rotvec relative to ref_quat, gripper]."""
@@ -67,7 +80,14 @@ class ActionNormalizer:
     def decode_chunk(self, actions: np.ndarray, current_pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Normalised ``(K, 7)`` → absolute poses ``(K, 7)`` in fr3_link0 and gripper ``(K,)``."""
         raw = _from_unit(np.clip(actions, -1.0, 1.0), self.action_min, self.action_max)
-        return pose.actions_to_poses(raw, *self.reference(np.asarray(current_pose, dtype=np.float64)))
+        current = np.asarray(current_pose, dtype=np.float64)
+        if self.representation != "step_delta":
+            return pose.actions_to_poses(raw, *self.reference(current))
+        poses = np.empty((len(raw), 7))
+        for k, step in enumerate(raw):  # each step moves on from the previous target
+            poses[k] = apply_delta(current, step[:6])
+            current = poses[k]
+        return poses, np.where(raw[:, 6] > 0, self.gripper_open, 0.0)
 
     def encode_proprio(self, poses: np.ndarray, gripper: np.ndarray) -> np.ndarray:
         return _to_unit(self.raw_proprio(np.atleast_2d(poses), np.atleast_1d(gripper)), self.proprio_min, self.proprio_max)
@@ -84,7 +104,8 @@ class ActionNormalizer:
         shapes = {k: v.shape for k, v in arrays.items()}
         if any(s != ((4,) if k == "ref_quat" else (7,)) for k, s in shapes.items()):
             raise ValueError(f"normalisation stats have wrong shapes: {shapes}")
-        return cls(representation=d["representation"], **arrays)
+        # gripper_open is absent from stats written before step_delta existed
+        return cls(representation=d["representation"], **arrays, gripper_open=float(d.get("gripper_open", 0.04)))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))

@@ -2,7 +2,8 @@
 
 ``svd_folder`` is a diffusers Stable Video Diffusion (XT) pipeline folder: ``unet/`` and
 ``vae/``, each with ``config.json`` and weights. ``clip_folder`` is a transformers
-CLIPTextModel folder with its tokenizer files.
+CLIPTextModel(WithProjection) folder or an OpenCLIP-format folder (open_clip_format.py),
+with the CLIP tokenizer files.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from torch import nn
 
 from video_policy_ros.model.config import VideoPolicyConfig
+from video_policy_ros.model.open_clip_format import is_open_clip_folder, read_open_clip
 from video_policy_ros.model.video_policy import VideoPolicyModel
 
 
@@ -29,7 +31,7 @@ def _copy(target: nn.Module, source: nn.Module, what: str, folder: Path) -> None
 
 
 def _folder(path: Path, what: str) -> Path:
-    if not (path / "config.json").is_file():
+    if not ((path / "config.json").is_file() or is_open_clip_folder(path)):
         raise PretrainedError(f"{path}/config.json not found: {what} must be a local folder saved with "
                               "save_pretrained (nothing is downloaded)")
     return path
@@ -59,8 +61,14 @@ def load_pretrained(cfg: VideoPolicyConfig, svd_folder: str | Path | None = None
                 _folder(svd / "vae", "the SVD VAE"), local_files_only=True, low_cpu_mem_usage=False)
             _copy(model.vae.vae, vae, "vae", svd / "vae")
     if clip is not None:
-        from video_policy_ros.model.text_encoder import _import_transformers
-
-        source = _import_transformers().CLIPTextModel.from_pretrained(str(clip), local_files_only=True)
-        _copy(model.text_encoder.model, source, "text", clip)
+        target = model.text_encoder.model
+        if is_open_clip_folder(clip):
+            source = type(target)(target.config)
+            try:
+                source.load_state_dict(read_open_clip(clip).state_dict())
+            except RuntimeError as exc:
+                raise PretrainedError(f"{clip}: the OpenCLIP weights do not fit open_clip_config.json: {exc}") from exc
+        else:
+            source = type(target).from_pretrained(str(clip), local_files_only=True)
+        _copy(target, source, "text", clip)
     return model

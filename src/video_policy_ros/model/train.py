@@ -1,5 +1,6 @@
-"""``video-policy train``: stage 1 (video), stage 2 (head, frozen U-Net) or joint training.
+"""``video-policy train``: two stages (the default, as the paper), one of them, or joint training.
 
+    video-policy train --data data/demos --out runs/tiny --steps 2000 --head-steps 2000   # OUT/stage1, then OUT
     video-policy train --data data/demos --out runs/tiny-video --mode video --steps 2000
     video-policy train --data data/demos --out runs/tiny-head --mode head --init runs/tiny-video
     video-policy train --data data/demos --out runs/tiny --mode joint --resume   # continue in --out
@@ -11,7 +12,7 @@ import argparse
 import contextlib
 import itertools
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +22,23 @@ from tqdm import tqdm
 from video_policy_ros.data.episode import Episode, fingerprint, list_episodes
 from video_policy_ros.model import checkpoint as ckpt
 from video_policy_ros.model.config import VideoPolicyConfig
-from video_policy_ros.model.dataset import EpisodeDataset, colour_jitter
-from video_policy_ros.model.evaluate import batch_inputs, evaluate
+from video_policy_ros.model.dataset import EpisodeDataset, colour_jitter, to_model_range
+from video_policy_ros.model.evaluate import evaluate
 from video_policy_ros.model.normalization import ActionNormalizer
 from video_policy_ros.model.pretrained import load_pretrained
-from video_policy_ros.model.video_policy import MODES, VideoPolicyModel
+from video_policy_ros.model.video_policy import DTYPES, MODES, VideoPolicyModel
+
+TWO_STAGE = "two-stage"
 
 
 @dataclass
 class TrainOptions:
     data: Path
     out: Path
-    mode: str = "joint"
+    mode: str = TWO_STAGE
     steps: int = 1000
-    batch_size: int = 8
+    batch_size: int | None = None  # None: the config's train.batch_size
+    head_steps: int | None = None  # two-stage: stage 2's steps (None: ``steps``)
     config: VideoPolicyConfig | None = None  # None: the tiny preset on the data's cameras
     init: Path | None = None  # start from this checkpoint's weights (stage 2 from stage 1)
     resume: bool = False  # continue the run in ``out``
@@ -53,16 +57,19 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def trainable_parameters(model: VideoPolicyModel, mode: str) -> list[torch.nn.Parameter]:
-    """Stage 1 trains the video model, stage 2 only the head, joint both; the VAE never trains."""
-    video_part = list(model.unet.parameters())
+def parameter_groups(model: VideoPolicyModel, mode: str) -> list[dict]:
+    """Stage 1 trains the video model, stage 2 only the head, joint both, each at its own
+    learning rate (``train.lr``, ``train.head_lr``); the VAE and a frozen text tower never train."""
     text = model.text_encoder
+    video_part = list(model.unet.parameters())
     video_part += list(text.parameters()) if model.cfg.text.trainable else list(text.proj.parameters())
-    head = list(model.head.parameters())
-    return {"video": video_part, "head": head, "joint": video_part + head}[mode]
+    video = {"params": video_part, "lr": model.cfg.train.lr}
+    head = {"params": list(model.head.parameters()), "lr": model.cfg.train.head_lr}
+    groups = {"video": [video], "head": [head], "joint": [video, head]}[mode]
+    return [g for g in groups if g["params"]]
 
 
-def _split(files: list[Path], val_count: int) -> tuple[list[Path], list[Path]]:
+def held_out_split(files: list[Path], val_count: int) -> tuple[list[Path], list[Path]]:
     """Hold out the last ``val_count`` episodes with actions (if at least one remains for training)."""
     with_actions = [f for f in files if Episode.load(f).has_actions] if val_count > 0 else []
     if len(with_actions) <= val_count:
@@ -71,11 +78,13 @@ def _split(files: list[Path], val_count: int) -> tuple[list[Path], list[Path]]:
     return [f for f in files if f not in val], val
 
 
-def _autocast(device: torch.device):
+def _amp_dtype(device: torch.device, name: str) -> torch.dtype | None:
+    """CUDA autocast dtype for ``train.amp_dtype`` (None on the CPU)."""
     if device.type != "cuda":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
+        return None
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return DTYPES[name]
 
 
 def _build(opts: TrainOptions, files: list[Path]) -> tuple[VideoPolicyModel, ActionNormalizer | None, int]:
@@ -85,8 +94,10 @@ def _build(opts: TrainOptions, files: list[Path]) -> tuple[VideoPolicyModel, Act
         return loaded.model.train(), loaded.normalizer, loaded.meta.step
     if opts.init is not None:
         loaded = ckpt.load_checkpoint(opts.init)
-        if opts.config is not None and opts.config.model_dump(exclude={"train"}) != loaded.config.model_dump(exclude={"train"}):
-            raise ValueError(f"--config differs from the config of --init {opts.init} beyond its 'train' section")
+        # stage 2 may put another head (or action encoding) on a stage-1 video model
+        free = {"train"} | ({"head", "action"} if opts.mode == "head" else set())
+        if opts.config is not None and opts.config.model_dump(exclude=free) != loaded.config.model_dump(exclude=free):
+            raise ValueError(f"--config differs from the config of --init {opts.init} beyond its {sorted(free)} sections")
         model = loaded.model if opts.config is None else _with_config(loaded.model, opts.config)
         return model.train(), None, 0
     cfg = opts.config or VideoPolicyConfig.tiny(cameras=Episode.load(files[0]).camera_names)
@@ -94,15 +105,29 @@ def _build(opts: TrainOptions, files: list[Path]) -> tuple[VideoPolicyModel, Act
 
 
 def _with_config(model: VideoPolicyModel, cfg: VideoPolicyConfig) -> VideoPolicyModel:
+    """``model``'s weights under ``cfg``; a head of another architecture starts from scratch."""
     fresh = VideoPolicyModel(cfg)
-    fresh.load_state_dict(model.state_dict())
+    state = model.state_dict()
+    if cfg.head != model.cfg.head:
+        state = {k: v for k, v in state.items() if not k.startswith("head.")}
+        state |= {k: v for k, v in fresh.state_dict().items() if k.startswith("head.")}
+    fresh.load_state_dict(state)
     return fresh
 
 
 def train(opts: TrainOptions) -> Path:
-    """Run training; returns the checkpoint folder (``opts.out``)."""
+    """Run training; returns the checkpoint folder (``opts.out``). Two-stage training writes
+    stage 1 (video) to ``out/stage1`` and stage 2 (head, frozen U-Net) from it to ``out``."""
+    if opts.mode == TWO_STAGE:
+        if opts.resume or opts.init is not None:
+            raise ValueError("two-stage training starts from scratch: to resume or initialise, run one stage "
+                             "with --mode video or --mode head")
+        stage1 = replace(opts, mode="video", out=opts.out / "stage1")
+        train(stage1)
+        steps = opts.steps if opts.head_steps is None else opts.head_steps
+        return train(replace(opts, mode="head", steps=steps, init=stage1.out, config=None))
     if opts.mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}")
+        raise ValueError(f"mode must be one of {(TWO_STAGE, *MODES)}")
     torch.manual_seed(opts.seed)
     random.seed(opts.seed)
     np.random.seed(opts.seed)
@@ -110,7 +135,7 @@ def train(opts: TrainOptions) -> Path:
     files = list_episodes(opts.data)
     model, normalizer, start = _build(opts, files)
     cfg = model.cfg
-    train_files, val_files = _split(files, cfg.train.val_episodes)
+    train_files, val_files = held_out_split(files, cfg.train.val_episodes)
     train_set = EpisodeDataset(train_files, cfg, None, require_actions=opts.mode == "head")
     if normalizer is None and train_set.trajectories():
         normalizer = ActionNormalizer.fit(cfg.action.representation, train_set.trajectories(), cfg.action.horizon)
@@ -119,14 +144,17 @@ def train(opts: TrainOptions) -> Path:
     train_set.normalizer = normalizer
     val_set = EpisodeDataset(val_files, cfg, normalizer) if val_files else None
     model.to(device)
-    params = trainable_parameters(model, opts.mode)
+    groups = parameter_groups(model, opts.mode)
+    params = [p for g in groups for p in g["params"]]
     for p in model.parameters():
         p.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
     t = cfg.train
-    lr = t.head_lr if opts.mode == "head" else t.lr
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=t.weight_decay)
+    if t.gradient_checkpointing and opts.mode != "head":
+        model.unet.enable_gradient_checkpointing()
+    optimizer_cls = torch.optim.Adam if t.optimizer == "adam" else torch.optim.AdamW
+    optimizer = optimizer_cls(groups, weight_decay=t.weight_decay)
     ema = None if t.ema_decay is None else {n: p.detach().clone() for n, p in model.state_dict().items()}
     if opts.resume:
         opt_state, start, raw = ckpt.load_training_state(opts.out)
@@ -134,11 +162,13 @@ def train(opts: TrainOptions) -> Path:
         if raw is not None:  # model.safetensors held the EMA weights; continue from the raw ones
             ckpt.load_weights(model, raw)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (start + s + 1) / max(1, t.warmup_steps)))
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
+    amp_dtype = _amp_dtype(device, t.amp_dtype)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     data_fp = fingerprint(files)
     dt = 1.0 / Episode.load(files[0]).fps
     gen = torch.Generator().manual_seed(opts.seed + start)
-    loader = torch.utils.data.DataLoader(train_set, batch_size=opts.batch_size, shuffle=True, drop_last=False,
+    batch_size = opts.batch_size or t.batch_size
+    loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=False,
                                          generator=gen)
     batches = itertools.chain.from_iterable(itertools.repeat(loader))
 
@@ -161,12 +191,13 @@ def train(opts: TrainOptions) -> Path:
     logs: dict[str, float] = {}
     for step in bar:
         batch = next(batches)
-        video, _ = batch_inputs(model, batch, device)
-        video = colour_jitter(video, len(cfg.cameras), t, gen)
+        video = to_model_range(batch["frames"].to(device))
+        lead = None if cfg.lead_camera is None else cfg.cameras.index(cfg.lead_camera)
+        video = colour_jitter(video, len(cfg.cameras), t, gen, lead)
         with torch.no_grad():
             latents = model.encode_video(video)
-            cond = model.encode_condition(video[:, :: cfg.frames_per_camera])
-        with _autocast(device):
+            cond = model.encode_condition(model.current_frames(video), gen)
+        with torch.autocast("cuda", dtype=amp_dtype or torch.float16, enabled=amp_dtype is not None):
             with torch.set_grad_enabled(opts.mode != "head"):  # the text encoder is part of the video model
                 text = model.encode_text(list(batch["instruction"]))
             proprio = batch["proprio"].to(device) if cfg.proprio else None
@@ -219,12 +250,14 @@ def _ema_weights(model: torch.nn.Module, ema: dict[str, torch.Tensor] | None):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="folder of Episode .npz files")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
-    parser.add_argument("--mode", choices=MODES, default="joint",
-                        help="video: stage 1 (action-free episodes welcome); head: stage 2, frozen U-Net; joint: both")
+    parser.add_argument("--mode", choices=(TWO_STAGE, *MODES), default=TWO_STAGE,
+                        help="two-stage (the paper's): video into OUT/stage1, then head into OUT; video: stage 1 "
+                             "(action-free episodes welcome); head: stage 2, frozen U-Net; joint: both at once")
     parser.add_argument("--config", type=Path, help="YAML VideoPolicyConfig ('preset: tiny|paper' + overrides); "
                                                     "default: the tiny preset on the data's cameras")
     parser.add_argument("--steps", type=int, default=1000, help="total optimiser steps (including resumed ones)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--head-steps", type=int, help="two-stage: steps of stage 2 (default: --steps)")
+    parser.add_argument("--batch-size", type=int, help="default: the config's train.batch_size")
     parser.add_argument("--init", type=Path, help="start from this checkpoint's weights (stage 2 from stage 1)")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     parser.add_argument("--svd-folder", type=Path, help="local diffusers SVD(-XT) folder (unet/, vae/) to initialise from")
@@ -243,6 +276,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--resume and --init are exclusive")
     config = VideoPolicyConfig.from_yaml(args.config) if args.config else None
     train(TrainOptions(data=args.data, out=args.out, mode=args.mode, steps=args.steps, batch_size=args.batch_size,
+                       head_steps=args.head_steps,
                        config=config, init=args.init, resume=args.resume, svd_folder=args.svd_folder,
                        clip_folder=args.clip_folder, eval_every=args.eval_every, save_every=args.save_every,
                        seed=args.seed, device=args.device))

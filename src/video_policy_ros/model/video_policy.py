@@ -1,9 +1,11 @@
 """The Video Policy network: SVD U-Net (video denoiser) + feature hooks + action head.
 
 Frames of all cameras are tiled along time, camera by camera: with ``Tc`` frames per
-camera the video is ``[cam0 f0..f{Tc-1}, cam1 f0.., ...]``, ``F = cams * Tc``. Each
-camera's current frame (its encoded latent) is concatenated to the channels of all of
-that camera's frames; the instruction enters through cross-attention.
+camera the video is ``[lead, cam0 f0..f{Tc-1}, cam1 f0.., ...]``, ``F = L + cams * Tc``,
+where the optional lead frame (``L = 1``, official: 1 + 3 x 8 = SVD-XT's 25 frames) is
+``lead_camera``'s current frame once more. Each camera's current frame (its encoded
+latent) is concatenated to the channels of all of that camera's frames (and of the lead
+frame for ``lead_camera``); the instruction enters through cross-attention.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from video_policy_ros.model.text_encoder import build_text_encoder
 from video_policy_ros.model.vae import build_vae
 
 MODES = ("video", "head", "joint")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def build_unet(cfg: VideoPolicyConfig) -> UNetSpatioTemporalConditionModel:
@@ -43,19 +46,28 @@ def build_unet(cfg: VideoPolicyConfig) -> UNetSpatioTemporalConditionModel:
     )
 
 
-def feature_channels(cfg: VideoPolicyConfig) -> list[int]:
-    """Channels of each hooked block's output (``mid_block``, ``up_blocks.i`` or ``down_blocks.i``)."""
-    boc = cfg.unet.block_out_channels
+def feature_geometry(cfg: VideoPolicyConfig) -> list[tuple[int, int]]:
+    """``(channels, height)`` of each hooked output: ``mid_block``, a whole ``up_blocks.i`` /
+    ``down_blocks.i`` (after its resampler), or one of their ``resnets.j`` / ``attentions.j`` /
+    ``downsamplers.0`` (in diffusers' UNetSpatioTemporalConditionModel)."""
+    boc, size = cfg.unet.block_out_channels, cfg.latent_size[0]
+    n = len(boc)
     out = []
     for name in cfg.head.feature_blocks:
-        kind, _, idx = name.partition(".")
+        parts = name.split(".")
+        kind, idx = parts[0], int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
+        inner = parts[2] if len(parts) == 4 and parts[3].isdigit() else None
         if name == "mid_block":
-            out.append(boc[-1])
-        elif kind in ("up_blocks", "down_blocks") and idx.isdigit() and int(idx) < len(boc):
-            out.append((boc[::-1] if kind == "up_blocks" else boc)[int(idx)])
+            out.append((boc[-1], size >> (n - 1)))
+        elif kind == "down_blocks" and 0 <= idx < n and len(parts) in (2, 4) and inner in (None, "resnets", "attentions", "downsamplers"):
+            halved = inner == "downsamplers" or (inner is None and idx < n - 1)
+            out.append((boc[idx], size >> (idx + halved)))
+        elif kind == "up_blocks" and 0 <= idx < n and len(parts) in (2, 4) and inner in (None, "resnets", "attentions"):
+            doubled = inner is None and idx < n - 1
+            out.append((boc[::-1][idx], size >> (n - 1 - idx - doubled)))
         else:
-            raise ValueError(f"head.feature_blocks: unknown U-Net block {name!r} (use mid_block, "
-                             f"up_blocks.0..{len(boc) - 1} or down_blocks.0..{len(boc) - 1})")
+            raise ValueError(f"head.feature_blocks: unknown U-Net block {name!r} (use mid_block, up_blocks.0..{n - 1} "
+                             f"or down_blocks.0..{n - 1}, optionally with .resnets.j, .attentions.j or .downsamplers.0)")
     return out
 
 
@@ -66,16 +78,22 @@ class VideoPolicyModel(nn.Module):
         self.vae = build_vae(cfg.vae)
         self.text_encoder = build_text_encoder(cfg.text, cfg.unet.cross_attention_dim, clip_folder)
         self.unet = build_unet(cfg)
-        self.head = ActionHead(cfg, feature_channels(cfg))
+        geometry = feature_geometry(cfg)
+        self.head = ActionHead(cfg, [c for c, _ in geometry], [h for _, h in geometry],
+                               self.unet.time_embedding.linear_2.out_features)
         self.register_buffer("added_time_ids", torch.tensor([cfg.unet.added_time_ids]), persistent=False)
-        self._features: list[torch.Tensor] = []
+        self._features: dict[str, torch.Tensor] = {}
         modules = dict(self.unet.named_modules())
         for name in cfg.head.feature_blocks:
-            modules[name].register_forward_hook(self._keep_feature)
+            if name not in modules:
+                raise ValueError(f"head.feature_blocks: the U-Net has no module {name!r}")
+            modules[name].register_forward_hook(self._keep_feature(name))
 
-    def _keep_feature(self, module, args, output) -> None:
-        # down blocks return (hidden_states, residuals); the others return hidden_states.
-        self._features.append(output[0] if isinstance(output, tuple) else output)
+    def _keep_feature(self, name: str):
+        def hook(module, args, output) -> None:
+            # down blocks return (hidden_states, residuals), attentions (hidden_states,); the others a tensor.
+            self._features[name] = output[0] if isinstance(output, tuple) else output
+        return hook
 
     # -- encoders ---------------------------------------------------------------------------
 
@@ -84,11 +102,26 @@ class VideoPolicyModel(nn.Module):
         """``(B, F, 3, H, W)`` in [-1, 1] → latents ``(B, F, C, h, w)``."""
         return self.vae.encode(video.flatten(0, 1)).unflatten(0, video.shape[:2])
 
+    def current_frames(self, video: torch.Tensor) -> torch.Tensor:
+        """``(B, F, ...)`` video → each camera's current frame ``(B, cams, ...)``."""
+        return video[:, self.cfg.num_lead_frames:: self.cfg.frames_per_camera]
+
     @torch.no_grad()
-    def encode_condition(self, current: torch.Tensor) -> torch.Tensor:
-        """Current frame per camera ``(B, cams, 3, H, W)`` → concat condition ``(B, F, C, h, w)``."""
+    def encode_condition(self, current: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Current frame per camera ``(B, cams, 3, H, W)`` → concat condition ``(B, F, C, h, w)``.
+
+        The frames get ``edm.cond_noise_aug`` Gaussian noise first (as SVD's ``cond_aug``, at
+        training and inference; the U-Net is told its level by the third added time id).
+        """
+        if self.cfg.edm.cond_noise_aug:
+            noise = torch.randn(current.shape, generator=generator, device=current.device, dtype=current.dtype)
+            current = current + self.cfg.edm.cond_noise_aug * noise
         z = self.vae.encode_condition(current.flatten(0, 1)).unflatten(0, current.shape[:2])
-        return z.repeat_interleave(self.cfg.frames_per_camera, dim=1)
+        z = z.repeat_interleave(self.cfg.frames_per_camera, dim=1)
+        if self.cfg.lead_camera is None:
+            return z
+        lead = self.cfg.cameras.index(self.cfg.lead_camera) * self.cfg.frames_per_camera
+        return torch.cat([z[:, lead: lead + 1], z], dim=1)
 
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         """``B`` instructions → ``(B, L, cross_attention_dim)``."""
@@ -96,8 +129,9 @@ class VideoPolicyModel(nn.Module):
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """``(B, F, C, h, w)`` → frames ``(B, F, 3, H, W)`` in [-1, 1]."""
-        return self.vae.decode(latents, self.cfg.frames_per_camera)
+        """``(B, F, C, h, w)`` → frames ``(B, cams * Tc, 3, H, W)`` in [-1, 1], camera by camera
+        (the lead frame, a duplicate, is dropped)."""
+        return self.vae.decode(latents[:, self.cfg.num_lead_frames:], self.cfg.frames_per_camera)
 
     # -- denoiser -----------------------------------------------------------------------------
 
@@ -127,16 +161,20 @@ class VideoPolicyModel(nn.Module):
             proprio = None if proprio is None else proprio * keep[:, None]
         c_skip, c_out, c_in, c_noise = (s.to(x_video.dtype) for s in edm.scalings(sigma, self.cfg.edm.sigma_data))
         unet_in = torch.cat([x_video * c_in[:, None, None, None, None], cond], dim=2)
-        self._features = []
+        self._features = {}
         with torch.set_grad_enabled(unet_grad and torch.is_grad_enabled()):
             out = self.unet(unet_in, c_noise, text, self.added_time_ids.expand(len(sigma), -1).to(x_video.dtype),
                             return_dict=False)[0]
         d_video = c_skip[:, None, None, None, None] * x_video + c_out[:, None, None, None, None] * out
-        features, self._features = self._features, []
+        features = [self._features[name] for name in self.cfg.head.feature_blocks]
+        self._features = {}
         if x_action is None or not run_head:
             return d_video, None
         a_skip, a_out, a_in, _ = (s.to(x_action.dtype) for s in edm.scalings(sigma, self.cfg.edm.action_sigma_data))
-        head_out = self.head(x_action * a_in[:, None, None], c_noise, features, proprio)
+        unet_emb = None
+        if self.cfg.head.noise_embedding == "unet":  # the official head reads the U-Net's time embedding
+            unet_emb = self.unet.time_embedding(self.unet.time_proj(c_noise).to(x_video.dtype))
+        head_out = self.head(x_action * a_in[:, None, None], c_noise, features, proprio, unet_emb)
         return d_video, a_skip[:, None, None] * x_action + a_out[:, None, None] * head_out
 
     def training_loss(
@@ -154,7 +192,8 @@ class VideoPolicyModel(nn.Module):
         normalised ``(B, K, 7)`` with ``action_mask`` ``(B,)`` marking samples that have them.
 
         ``video``: video loss only; ``head``: U-Net frozen (no graph through it), action loss
-        only; ``joint``: both. Conditions are dropped per sample with ``edm.cond_dropout``.
+        only; ``joint``: both. Conditions are dropped per sample with ``edm.cond_dropout``:
+        all together (``edm.dropout: joint``) or text and concat frames independently.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -162,6 +201,12 @@ class VideoPolicyModel(nn.Module):
         b, device = video.shape[0], video.device
         sigma = edm.sample_sigma(b, e.p_mean, e.p_std, device, generator)
         drop = torch.rand(b, device=device, generator=generator) < e.cond_dropout
+        if e.dropout == "independent":  # the concat frames keep `drop`; the text draws its own
+            drop_text = torch.rand(b, device=device, generator=generator) < e.cond_dropout
+            text = text * (~drop_text).to(text.dtype)[:, None, None]
+            cond = cond * (~drop).to(cond.dtype)[:, None, None, None, None]
+            proprio = None if proprio is None else proprio * (~drop).to(proprio.dtype)[:, None]
+            drop = None
         x_video = video + sigma[:, None, None, None, None] * torch.randn(video.shape, device=device, generator=generator)
         x_action = None
         if mode != "video":
@@ -201,8 +246,12 @@ class VideoPolicyModel(nn.Module):
         else:
             drop = None
 
+        dtype = DTYPES[e.inference_dtype]
+
         def denoise(x_v, x_a, sigma):
-            return self.denoise(x_v, x_a, sigma, cond, text, proprio, drop)
+            with torch.autocast("cuda", dtype=dtype, enabled=cond.is_cuda and dtype != torch.float32):
+                d_v, d_a = self.denoise(x_v, x_a, sigma, cond, text, proprio, drop)
+            return d_v.float(), None if d_a is None else d_a.float()
 
         sigmas = edm.karras_sigmas(num_steps, e.sigma_min, e.sigma_max, e.rho).to(cond.device)
         c = self.cfg.vae.latent_channels
