@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from video_policy_ros.errors import StackError
 from video_policy_ros.model.config import VideoPolicyConfig
 from video_policy_ros.model.normalization import ActionNormalizer
 from video_policy_ros.model.video_policy import VideoPolicyModel
@@ -30,7 +31,7 @@ CONFIG, META, WEIGHTS, NORMALIZATION, TEXT_ENCODER, TRAINING = (
     "config.json", "meta.json", "model.safetensors", "normalization.json", "text_encoder", "training")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(StackError, ValueError):
     """A checkpoint folder is missing, incomplete, corrupt or does not fit the caller."""
 
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from torch import nn
 
+from video_policy_ros.errors import StackError
 from video_policy_ros.model.config import VideoPolicyConfig
 from video_policy_ros.model.open_clip_format import is_open_clip_folder, read_open_clip
 from video_policy_ros.model.video_policy import VideoPolicyModel
 
 
-class PretrainedError(ValueError):
+class PretrainedError(StackError, ValueError):
     """A pretrained folder is missing or does not match the config."""
 
 
