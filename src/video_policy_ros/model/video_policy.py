@@ -187,9 +187,13 @@ class VideoPolicyModel(nn.Module):
         guidance: float | None = None,
         with_actions: bool = True,
         generator: torch.Generator | None = None,
+        denoiser=None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Joint Euler sampling. ``cond`` ``(B, F, C, h, w)``, ``text`` ``(B, L, D)`` →
-        video latents ``(B, F, C, h, w)`` and normalised actions ``(B, K, 7)`` (or None)."""
+        video latents ``(B, F, C, h, w)`` and normalised actions ``(B, K, 7)`` (or None).
+
+        ``denoiser``: a callable with :meth:`denoise`'s signature that runs the network instead
+        (an inference backend of ``runtime/``: ONNX Runtime, TensorRT, ...)."""
         e = self.cfg.edm
         num_steps = e.num_steps if num_steps is None else num_steps
         guidance = e.guidance if guidance is None else guidance
@@ -201,8 +205,10 @@ class VideoPolicyModel(nn.Module):
         else:
             drop = None
 
+        network = self.denoise if denoiser is None else denoiser
+
         def denoise(x_v, x_a, sigma):
-            return self.denoise(x_v, x_a, sigma, cond, text, proprio, drop)
+            return network(x_v, x_a, sigma, cond, text, proprio, drop)
 
         sigmas = edm.karras_sigmas(num_steps, e.sigma_min, e.sigma_max, e.rho).to(cond.device)
         c = self.cfg.vae.latent_channels
