@@ -14,6 +14,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("video_policy_ros.nodes.graph", "run the whole graph in one process (sim world by default)"),
     "demos": ("video_policy_ros.sim.demos", "generate scripted-expert demonstrations in the sim world"),
     "train": ("video_policy_ros.model.train", "train a Video Policy checkpoint"),
+    "export": ("video_policy_ros.runtime.export", "export a checkpoint's denoiser + VAE decoder to ONNX with a manifest"),
+    "build-engine": ("video_policy_ros.runtime.tensorrt_backend", "build (or reuse) the TensorRT FP16 engines of a checkpoint"),
 }
 
 

@@ -47,7 +47,8 @@ def checkpoint(tmp_path_factory):
 def test_inference_node_publishes_chunks_and_predicted_video(checkpoint):
     context = rclpy.Context()
     rclpy.init(context=context)
-    config = InferenceConfig(policy="video_policy", model=checkpoint, cameras=CAMERAS, rate_hz=5.0)
+    config = InferenceConfig(policy="video_policy", model=checkpoint, cameras=CAMERAS, num_steps=2, warmup_calls=1,
+                             backend="torch", predicted_video_rate_hz=10.0)
     node = InferenceNode(config, context=context)
     feeder = rclpy.create_node("feeder", context=context)
     executor = MultiThreadedExecutor(context=context)

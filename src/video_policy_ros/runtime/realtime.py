@@ -62,6 +62,7 @@ class RealtimeChunker:
         self.health = HealthInputs(margin_s=settings.margin_s, max_input_age_s=settings.max_input_age_s)
         self.last_chunk: ActionChunk | None = None
         self.ready = threading.Event()
+        self._warmup_thread: threading.Thread | None = None
         self._next_video_at = float("-inf")
         self._worker = LatestOnlyWorker(policy.predict, self._on_output, self._on_error, "policy-worker")
         self._decoder = LatestOnlyWorker(lambda output: (output.chunk.stamp, output.decode_video()),
@@ -71,7 +72,8 @@ class RealtimeChunker:
 
     def start(self, observation: Observation) -> None:
         """Warm up and check the latency budget in a thread of its own; ``ready`` is set when done."""
-        threading.Thread(target=self._warm_up, args=(observation,), name="policy-warmup", daemon=True).start()
+        self._warmup_thread = threading.Thread(target=self._warm_up, args=(observation,), name="policy-warmup", daemon=True)
+        self._warmup_thread.start()
 
     def _warm_up(self, observation: Observation) -> BudgetReport | None:
         try:
@@ -157,5 +159,7 @@ class RealtimeChunker:
         return assess_health(h, self._clock(), self.ready.is_set())
 
     def close(self) -> None:
+        if self._warmup_thread is not None:
+            self._warmup_thread.join(timeout=30.0)  # a warm-up call in flight must not outlive the interpreter
         self._worker.close()
         self._decoder.close()
