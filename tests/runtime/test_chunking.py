@@ -63,7 +63,7 @@ def test_budget_levels_follow_latency_against_horizon_and_chunk(per_step, level)
 
 
 def test_auto_steps_picks_the_largest_count_that_fits():
-    measure, _ = linear_latency(0.1, 0.2)  # (1.6 - 0.3 - 0.1) / 0.2 = 6 steps fit
+    measure, _ = linear_latency(0.1, 0.19)  # (1.6 - 0.3 - 0.1) / 0.19 = 6.3: 6 steps fit
     report = check_budget(measure, steps=10, calls=2, horizon_s=1.6, duration_s=3.2, margin_s=0.3, auto_steps=True)
     assert report.steps == 6 and report.level == "ok"
     assert fit_steps(linear_latency(5.0, 1.0)[0], budget_s=1.3, max_steps=50, probe=10) == 1  # nothing fits: the least

@@ -63,4 +63,4 @@ def fit_steps(measure: Callable[[int | None], float], budget_s: float, max_steps
     many = max(measure(probe), measure(probe))
     per_step = max((many - one) / (probe - 1), 1e-6)
     fixed = one - per_step
-    return int(np.clip(np.floor((budget_s - fixed) / per_step + 1e-9), 1, max_steps))  # 1e-9: 5.9999 is 6
+    return int(np.clip(np.floor((budget_s - fixed) / per_step), 1, max_steps))
