@@ -114,6 +114,7 @@ class ControllerConfig(_Strict):
 
 
 class InferenceConfig(_Strict):
+    use_sim: bool = Field(True, description="the robot is the simulated FR3 (false: a real arm)")
     policy: Literal["scripted_expert", "video_policy"] = "scripted_expert"
     model: Path | None = Field(None, description="checkpoint folder for policy=video_policy")
     cameras: tuple[str, ...] = ("front", "wrist")

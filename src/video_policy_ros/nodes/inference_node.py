@@ -28,7 +28,7 @@ from video_policy_ros.runtime.realtime import ChunkerSettings, RealtimeChunker, 
 from video_policy_ros.runtime.visualization import filmstrip
 from video_policy_ros.types import CameraFrame, PolicyOutput
 
-OVERRIDABLE = ("policy", "model", "cameras", "sim_seed", "sim_world_config", "num_steps", "guidance", "backend",
+OVERRIDABLE = ("use_sim", "policy", "model", "cameras", "sim_seed", "sim_world_config", "num_steps", "guidance", "backend",
                "realtime_chunking")
 CONTROLLER_STATUS = "controller"  # the controller's DiagnosticStatus name and its counters
 ACCEPTED_KEY, REJECTED_KEY = "chunks_accepted", "chunks_rejected"

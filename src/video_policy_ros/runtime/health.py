@@ -51,6 +51,7 @@ class HealthInputs:
     latency_p50_s: float | None = None
     latency_p95_s: float | None = None
     model_p50_s: float | None = None
+    model_p95_s: float | None = None
     chunks: int = 0
     arm_waits: int = 0
     arm_wait_s: float = 0.0
@@ -100,6 +101,7 @@ def assess_health(h: HealthInputs, now: float, started: bool) -> tuple[str, str,
         "latency_ms_p50": _fmt(h.latency_p50_s),
         "latency_ms_p95": _fmt(h.latency_p95_s),
         "model_ms_p50": _fmt(h.model_p50_s),
+        "model_ms_p95": _fmt(h.model_p95_s),
         "execute_horizon_ms": _fmt(h.horizon_s),
         "chunk_duration_ms": _fmt(h.duration_s),
         "downstream_accepted": h.downstream.accepted,

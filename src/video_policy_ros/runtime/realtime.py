@@ -155,7 +155,7 @@ class RealtimeChunker:
     def status(self) -> tuple[str, str, dict[str, object]]:
         h = self.health
         h.latency_p50_s, h.latency_p95_s = self.latency.percentile(50), self.latency.percentile(95)
-        h.model_p50_s = self.model_latency.percentile(50)
+        h.model_p50_s, h.model_p95_s = self.model_latency.percentile(50), self.model_latency.percentile(95)
         return assess_health(h, self._clock(), self.ready.is_set())
 
     def close(self) -> None:
