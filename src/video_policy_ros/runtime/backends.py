@@ -15,6 +15,8 @@ on the graphs of :mod:`runtime.export`), ``tensorrt`` (FP16 engine, :mod:`runtim
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import statistics
 import time
 from abc import ABC, abstractmethod
@@ -174,7 +176,11 @@ def exported_folder(checkpoint: str | Path, settings: BackendSettings) -> Path:
         load_exported(folder)
     except ExportError:
         log.info("exporting %s to ONNX in %s (once per checkpoint)", checkpoint, folder)
-        export_checkpoint(checkpoint, folder, guidance=2.0 if settings.guided else 1.0)
+        # Into a folder of this process first: two nodes starting at once never read a half-written export.
+        partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+        export_checkpoint(checkpoint, partial, guidance=2.0 if settings.guided else 1.0)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(partial, folder)
     return folder
 
 
