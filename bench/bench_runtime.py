@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -103,9 +104,12 @@ def rollout(realtime: bool, seconds: float, inference_yaml: dict, tmp: Path) -> 
     tmp.mkdir(parents=True, exist_ok=True)
     config = tmp / "inference.yaml"
     config.write_text(yaml.safe_dump({**inference_yaml, "realtime_chunking": realtime}))
+    sim_config = tmp / "sim_world.yaml"  # the episode must not time out (and stop the scene) inside the window
+    sim_config.write_text(yaml.safe_dump({"task": {"timeout_s": 3600.0}}))
     ip = robot_ip_for_this_process()
     rec = Rollout()
-    sim = node_process("sim_world", {"robot_ip": ip, "seed": 0, "output_dir": tmp}, tmp / "sim.log")
+    sim = node_process("sim_world", {"config_file": sim_config, "robot_ip": ip, "seed": 0, "output_dir": tmp},
+                       tmp / "sim.log")
     processes = [sim]
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -148,6 +152,7 @@ def rollout(realtime: bool, seconds: float, inference_yaml: dict, tmp: Path) -> 
         end = rec.arrivals[0][0] + seconds
         while time.time() < end:
             executor.spin_once(timeout_sec=0.1)
+        (tmp / "chunks.json").write_text(json.dumps({"received_stamp_due": rec.arrivals, "end": end}))
         return rec, end
     finally:
         for process in reversed(processes):
