@@ -124,8 +124,8 @@ class InferenceConfig(_Strict):
         1.0, gt=0, le=30.0, description="at most this many predicted videos per second are decoded and published"
     )
     num_steps: int | Literal["auto"] | None = Field(
-        None, description="video_policy: sampler steps, 1..200 (None: the checkpoint's; auto: the most that fit the "
-        "execution horizon, measured at start)"
+        None, description="video_policy: sampler steps, 1..200 (None: the checkpoint's; auto: the most, up to the "
+        "checkpoint's, that fit the execution horizon, measured at start)"
     )
     guidance: float | None = Field(None, ge=1.0, le=20.0, description="video_policy: CFG scale, 1 = off (None: the checkpoint's)")
     backend: Literal["auto", "torch", "onnxruntime", "tensorrt"] = Field(

@@ -67,7 +67,9 @@ def test_auto_steps_picks_the_largest_count_that_fits():
     report = check_budget(measure, steps=10, calls=2, horizon_s=1.6, duration_s=3.2, margin_s=0.3, auto_steps=True)
     assert report.steps == 6 and report.level == "ok"
     assert fit_steps(linear_latency(5.0, 1.0)[0], budget_s=1.3, max_steps=50, probe=10) == 1  # nothing fits: the least
-    assert fit_steps(linear_latency(0.0, 0.001)[0], budget_s=1.3, max_steps=50, probe=10) == 50  # capped
+    assert fit_steps(linear_latency(0.0, 0.001)[0], budget_s=1.3, max_steps=10, probe=10) == 10  # the checkpoint's
+    measure, _ = linear_latency(0.0, 0.001)
+    assert check_budget(measure, steps=10, calls=1, horizon_s=1.6, duration_s=3.2, margin_s=0.3, auto_steps=True).steps == 10
 
 
 def healthy(**overrides) -> HealthInputs:

@@ -5,7 +5,8 @@ without one) and returns its seconds. A chunk fits when its p95 latency plus the
 within the execution horizon; between the horizon and the chunk's whole duration the arm
 keeps moving but runs more of each chunk than intended (WARN); beyond the duration chunks
 arrive stale and the arm waits (ERROR). ``num_steps: auto`` fits ``a + b * steps`` to two
-step counts and takes the largest count whose predicted latency fits.
+step counts and takes the largest count whose predicted latency fits, up to the checkpoint's
+own count (more steps than it was tuned for would only add latency).
 """
 
 from __future__ import annotations
@@ -47,11 +48,12 @@ def assess(steps: int | None, latencies: list[float], horizon_s: float, duration
 
 
 def check_budget(measure: Callable[[int | None], float], steps: int | None, calls: int, horizon_s: float,
-                 duration_s: float, margin_s: float, auto_steps: bool = False, max_steps: int = 200,
+                 duration_s: float, margin_s: float, auto_steps: bool = False,
                  guidance: float | None = None) -> BudgetReport:
-    """Warm up with ``calls`` calls and assess; with ``auto_steps`` first pick the step count that fits."""
-    if auto_steps and steps is not None:  # policies without a step count have nothing to fit
-        steps = fit_steps(measure, horizon_s - margin_s, max_steps, probe=min(max(steps, 2), max_steps))
+    """Warm up with ``calls`` calls and assess; with ``auto_steps`` first pick the count (at most
+    ``steps``) that fits."""
+    if auto_steps and steps is not None and steps > 1:  # policies without a step count have nothing to fit
+        steps = fit_steps(measure, horizon_s - margin_s, max_steps=steps, probe=steps)
     measure(steps)  # the first call pays one-off costs (allocation, lazy initialisation)
     return assess(steps, [measure(steps) for _ in range(calls)], horizon_s, duration_s, margin_s, guidance)
 

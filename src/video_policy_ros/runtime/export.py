@@ -25,8 +25,6 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from video_policy_ros.errors import StackError
 
 DENOISER, DECODER, MANIFEST = "denoiser.onnx", "vae_decoder.onnx", "manifest.json"
@@ -226,10 +224,6 @@ def load_exported(folder: str | Path, checkpoint: str | Path | None = None) -> M
         raise ExportError(f"{folder} was exported from another checkpoint than {checkpoint}; "
                           f"re-run: video-policy export {checkpoint} --out {folder}")
     return manifest
-
-
-def numpy_inputs(inputs: dict) -> dict[str, np.ndarray]:
-    return {k: v.detach().cpu().numpy() for k, v in inputs.items()}
 
 
 # --------------------------------------------------------------------------- CLI
