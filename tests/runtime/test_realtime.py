@@ -38,12 +38,22 @@ def observation(stamp: float) -> Observation:
     return Observation({"front": CameraFrame("front", stamp, np.zeros((2, 2, 3), np.uint8))}, POSE, 0.0, "touch")
 
 
-def run(realtime: bool, tick_times: list[float]) -> tuple[list[float], list[float], RealtimeChunker]:
+class SteppedPolicy(InstantPolicy):
+    num_steps = 4
+
+
+def run(realtime: bool, tick_times: list[float], policy: Policy | None = None, publish_takes_s: float = 0.0,
+        auto_steps: bool = False) -> tuple[list[float], list[float], RealtimeChunker]:
     clock, chunks, videos = Clock(tick_times[0]), [], []
-    chunker = RealtimeChunker(InstantPolicy(), ChunkerSettings(realtime=realtime, margin_s=0.0, warmup_calls=1,
-                                                               video_period_s=1.0),
-                              lambda out: chunks.append(out.chunk.stamp), lambda stamp, frames: videos.append(stamp),
-                              clock)
+
+    def publish(output):  # the clock moves on while a chunk is published: that is its latency
+        chunks.append(output.chunk.stamp)
+        clock.now += publish_takes_s
+
+    chunker = RealtimeChunker(policy or InstantPolicy(),
+                              ChunkerSettings(realtime=realtime, margin_s=0.0, warmup_calls=1, video_period_s=1.0,
+                                              auto_steps=auto_steps),
+                              publish, lambda stamp, frames: videos.append(stamp), clock)
     chunker.start(observation(tick_times[0]))
     assert chunker.ready.wait(10)
     try:
@@ -74,3 +84,14 @@ def test_stop_and_go_waits_for_the_chunk_to_run_out_and_counts_the_arm_waits():
     chunks, _, chunker = run(realtime=False, tick_times=ticks)
     assert chunks == [100.0, 100.5, 101.0, 101.5]
     assert chunker.health.arm_waits == 0  # on this clock the chunk lands the instant the previous one ends
+
+
+def test_auto_steps_drops_a_step_when_the_running_graph_misses_the_horizon():
+    policy = SteppedPolicy()
+    ticks = [100.0 + 0.5 * i for i in range(12)]
+    run(realtime=True, tick_times=ticks, policy=policy, publish_takes_s=0.375, auto_steps=True)
+    # 0.375 s stamp -> published against a 0.25 s horizon: one step fewer after 5 chunks, again after 5 more.
+    assert policy.num_steps == 2
+    fixed = SteppedPolicy()
+    run(realtime=True, tick_times=ticks, policy=fixed, publish_takes_s=0.375, auto_steps=False)
+    assert fixed.num_steps == 4, "a configured step count is never changed"

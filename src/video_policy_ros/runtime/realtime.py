@@ -138,9 +138,22 @@ class RealtimeChunker:
             h.arm_wait_s += now - previous.times[-1]
         timing = self.policy.timing or timing_of(chunk)
         h.horizon_s, h.duration_s = self.scheduler.horizon_s(timing), timing.duration_s
+        self._keep_within_budget()
         if output.decode_video is not None and now >= self._next_video_at:
             self._next_video_at = now + self.settings.video_period_s
             self._decoder.submit(output)
+
+    def _keep_within_budget(self, min_chunks: int = 5) -> None:
+        """num_steps auto: the start-up budget is measured on an idle graph; once the running graph's
+        p95 latency misses the horizon, take one step fewer (and measure afresh)."""
+        h, steps = self.health, self.policy.num_steps
+        if not self.settings.auto_steps or steps is None or steps <= 1 or len(self.latency) < min_chunks:
+            return
+        if self.latency.percentile(95) + self.settings.margin_s > h.horizon_s:
+            self.policy.num_steps = steps - 1
+            self.latency, self.model_latency = LatencyWindow(), LatencyWindow()
+            log.warning("latency p95 + margin exceeds the %.2f s execution horizon in the running graph: "
+                        "num_steps auto %d -> %d", h.horizon_s, steps, steps - 1)
 
     def _on_video(self, result: tuple[float, dict[str, np.ndarray]], _seconds: float) -> None:
         self._publish_video(*result)
