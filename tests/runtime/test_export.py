@@ -76,3 +76,23 @@ def test_export_command_writes_the_files_and_reports_bad_input_in_one_line(tmp_p
     assert cli(["export", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: checkpoint folder not found"), repr(err)
+
+
+def test_svd_vae_decoder_of_the_paper_architecture_exports_and_matches(tmp_path):
+    """The paper config decodes with SVD's temporal VAE: the same architecture, narrowed so it runs here."""
+    from video_policy_ros.model.checkpoint import CheckpointMeta, save_checkpoint
+    from video_policy_ros.model.config import VAEConfig, VideoPolicyConfig
+    from video_policy_ros.model.video_policy import VideoPolicyModel
+    from video_policy_ros.runtime.export import export_checkpoint
+
+    cfg = VideoPolicyConfig.tiny(cameras=("front",), image_size=(32, 32),
+                                 vae=VAEConfig(kind="svd", latent_channels=4, block_out_channels=(32, 64), layers_per_block=1))
+    model = VideoPolicyModel(cfg).eval()
+    meta = CheckpointMeta(dt=0.1, data_fingerprint="test", step=0, mode="video", cameras=cfg.cameras,
+                          image_size=cfg.image_size, action_representation="delta", action_horizon=32)
+    manifest = export_checkpoint(save_checkpoint(tmp_path / "svd", model, meta, None), tmp_path / "onnx")
+    assert manifest.decoder.inputs[0].shape == (1, 5, 4, 16, 16) and manifest.decoder.outputs[0].shape == (1, 5, 3, 32, 32)
+    latents = torch.randn(1, 5, 4, 16, 16)
+    error = float((OnnxRuntimeBackend(tmp_path / "onnx", "cpu").decode(latents) - model.decode(latents)).abs().max())
+    print(f"SVD VAE decoder max abs error {error:.2e}")
+    assert error < PARITY_TOLERANCE
