@@ -132,23 +132,22 @@ def rollout(realtime: bool, seconds: float, inference_yaml: dict, tmp: Path) -> 
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     try:
         wait_for_port(ip, 1337, 60)  # the controller connects to a running robot (start order, as on hardware)
-        for attempt in range(3):  # on a loaded machine libfranka's handshake can time out: try again, as an operator would
-            controller = node_process("controller", {"robot_ip": ip}, tmp / f"controller{attempt}.log")
-            processes.append(controller)
-            deadline = time.time() + 60
-            while not poses and controller.poll() is None and time.time() < deadline:
-                executor.spin_once(timeout_sec=0.1)
-            if poses:
-                break
-            stop(controller)
-        else:
-            raise RuntimeError(f"the controller did not connect to the sim world in 3 attempts; see {tmp}")
-        processes.append(node_process("inference", {"config_file": config, "sim_seed": 0}, tmp / "inference.log"))
-        deadline = time.time() + 240
+        # On a loaded machine libfranka's handshake can time out, or its UDP loop fail ("Net Exception") before
+        # the first chunk: start the controller again, as an operator would, at most 3 times.
+        controller, attempts, deadline = None, 0, time.time() + 300
         while not rec.arrivals and time.time() < deadline:
+            if controller is None or controller.poll() is not None:
+                if attempts == 3:
+                    raise RuntimeError(f"the controller failed 3 times before the first chunk; see {tmp}")
+                controller = node_process("controller", {"robot_ip": ip}, tmp / f"controller{attempts}.log")
+                processes.append(controller)
+                attempts += 1
+                if attempts == 1:
+                    processes.append(node_process("inference", {"config_file": config, "sim_seed": 0},
+                                                  tmp / "inference.log"))
             executor.spin_once(timeout_sec=0.1)
         if not rec.arrivals:
-            raise RuntimeError(f"no chunk within 240 s; see {tmp / 'inference.log'}")
+            raise RuntimeError(f"no chunk within 300 s; see {tmp / 'inference.log'}")
         end = rec.arrivals[0][0] + seconds
         while time.time() < end:
             executor.spin_once(timeout_sec=0.1)
