@@ -56,8 +56,11 @@ def test_executor_stays_free_while_chunks_are_computed(shipped_checkpoint):
     model_s = float(values["model_ms_p50"]) / 1e3
     gaps = np.diff(probe_times)
     print(f"chunk compute p50 {model_s:.2f} s; executor probe gaps p50 {np.median(gaps) * 1e3:.0f} ms, "
-          f"max {gaps.max() * 1e3:.0f} ms over {len(probe_times)} probes")
-    assert gaps.max() < 0.5 and gaps.max() < model_s / 2, "a callback waited for the policy"
+          f"p99 {np.percentile(gaps, 99) * 1e3:.0f} ms, max {gaps.max() * 1e3:.0f} ms over {len(probe_times)} probes")
+    # A callback that waited for the policy would stall the 20 ms probe for a whole chunk computation, once per
+    # chunk; a loaded machine only stretches single periods (DESIGN §7), far less than that.
+    assert gaps.max() < model_s / 2, "a callback waited for the policy"
+    assert np.percentile(gaps, 99) < 0.25
 
     chunk_stamps = {conv.from_time(c.header.stamp) for c in chunks}
     video_stamp = conv.from_time(videos[0].header.stamp)
