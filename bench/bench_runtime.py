@@ -131,6 +131,12 @@ def rollout(realtime: bool, seconds: float, inference_yaml: dict, tmp: Path) -> 
     node.create_subscription(MultiDOFJointTrajectory, "/policy/action_chunk", on_chunk, 10)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     try:
+        deadline = time.time() + 2.0  # discovery: another graph in this domain would corrupt every figure
+        while time.time() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+        if any(node.count_publishers(topic) for topic in ("/policy/action_chunk", "/ee_pose")):
+            raise RuntimeError(f"ROS_DOMAIN_ID {os.environ.get('ROS_DOMAIN_ID', 0)} already carries a graph; "
+                               "run the bench with another ROS_DOMAIN_ID")
         wait_for_port(ip, 1337, 60)  # the controller connects to a running robot (start order, as on hardware)
         # On a loaded machine libfranka's handshake can time out, or its UDP loop fail ("Net Exception") before
         # the first chunk: start the controller again, as an operator would, at most 3 times.
