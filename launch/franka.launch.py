@@ -29,7 +29,7 @@ ARGUMENTS = {
     "policy": ("scripted_expert", "scripted_expert (sim only) or video_policy"),
     "model": ("", "checkpoint folder for policy:=video_policy"),
     "cameras": ("front,wrist", "comma-separated camera names the policy reads"),
-    "num_steps": ("", "video_policy: sampler steps (empty: the checkpoint's)"),
+    "num_steps": ("", "video_policy: sampler steps, or auto: the most that fit the chunk horizon (empty: the YAML's)"),
     "guidance": ("", "video_policy: classifier-free guidance, 1.0 = off (empty: the checkpoint's)"),
     "rviz": ("false", "start RViz with the predicted video and path (needs rviz2)"),
     "seed": ("0", "sim scene seed"),
@@ -56,7 +56,7 @@ def _parameters(arg: dict, config_dir: str) -> dict[str, dict]:
     """Per node: its config file plus the launch arguments that override its keys."""
     cameras = [c.strip() for c in arg["cameras"].split(",") if c.strip()]
     use_sim = _is_true(arg["use_sim"])
-    numeric = {"num_steps": int, "guidance": float}
+    numeric = {"num_steps": lambda v: v if v == "auto" else int(v), "guidance": float}
     inference = {
         "use_sim": use_sim, "policy": arg["policy"], "model": arg["model"], "cameras": cameras,
         **{k: cast(arg[k]) for k, cast in numeric.items() if arg[k]},

@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "record": ("video_policy_ros.nodes.recorder_node", "record episodes as rosbag2 (MCAP) bags; keyboard + services"),
     "collect": ("video_policy_ros.nodes.collect", "record N scripted-expert episodes through the sim graph"),
     "convert": ("video_policy_ros.data.convert", "convert bags and mp4 videos into the training dataset"),
+    "export": ("video_policy_ros.runtime.export", "export a checkpoint's denoiser + VAE decoder to ONNX with a manifest"),
+    "build-engine": ("video_policy_ros.runtime.tensorrt_backend", "build (or reuse) the TensorRT FP16 engines of a checkpoint"),
 }
 
 

@@ -196,16 +196,56 @@ class InferenceConfig(_Strict):
     policy: Literal["scripted_expert", "video_policy"] = "scripted_expert"
     model: InputPath | None = Field(None, description="checkpoint folder for policy=video_policy")
     cameras: tuple[str, ...] = ("front", "wrist")
-    rate_hz: float = Field(2.0, gt=0, le=50.0, description="how often a new chunk is requested")
+    rate_hz: float = Field(20.0, gt=0, le=100.0, description="how often the node checks whether the next chunk is due")
     publish_predicted_video: bool = Field(True, description="video_policy: decode and publish the predicted frames")
-    num_steps: int | None = Field(None, ge=1, le=200, description="video_policy: sampler steps (None: the checkpoint's)")
+    predicted_video_rate_hz: float = Field(
+        1.0, gt=0, le=30.0, description="at most this many predicted videos per second are decoded and published"
+    )
+    num_steps: int | Literal["auto"] | None = Field(
+        None, description="video_policy: sampler steps, 1..200 (None: the checkpoint's; auto: the most, up to the "
+        "checkpoint's, that fit the execution horizon, measured at start)"
+    )
     guidance: float | None = Field(None, ge=1.0, le=20.0, description="video_policy: CFG scale, 1 = off (None: the checkpoint's)")
-    max_observation_age_s: PositiveFloat = 0.5
+    backend: Literal["auto", "torch", "onnxruntime", "tensorrt"] = Field(
+        "auto", description="video_policy: inference backend; auto times the available ones at start and keeps the fastest"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="video_policy: auto = cuda when torch sees a GPU")
+    precision: Literal["fp32", "fp16", "bf16"] = Field(
+        "fp32", description="torch backend on CUDA: autocast dtype (tensorrt always builds FP16 engines)"
+    )
+    torch_compile: bool = Field(False, description="torch backend: torch.compile the denoiser (slow first call)")
+    onnxruntime_provider: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
+        "auto", description="onnxruntime backend: execution provider (auto: cuda on a GPU, else cpu)"
+    )
+    cache_dir: Path | None = Field(
+        None, description="exported ONNX graphs and TensorRT engines, keyed by hashes (None: ~/.cache/video_policy_ros)"
+    )
+    realtime_chunking: bool = Field(
+        True, description="start the next inference while the arm runs the current chunk, timed from measured "
+        "latency; false: stop and go (the next observation is taken when the chunk has run out)"
+    )
+    execute_horizon_s: float | None = Field(
+        None, gt=0, le=30.0, description="how much of a chunk the arm runs before the next one should land "
+        "(None: the checkpoint's action.execute x dt; for other policies half the chunk)"
+    )
+    latency_margin_s: float = Field(0.3, ge=0, le=5.0, description="safety margin added to the p95 latency when scheduling")
+    warmup_calls: int = Field(3, ge=1, le=20, description="policy calls at start that measure latency (budget check)")
+    max_observation_age_s: PositiveFloat = Field(0.5, description="older camera images or poses count as missing, s")
+    frame_sync_tolerance_s: float = Field(
+        0.05, ge=0.0, le=1.0, description="the policy gets the newest set of camera frames whose stamps agree within this, s"
+    )
     default_instruction: str = ""
     sim_world_config: InputPath | None = Field(
         None, description="scripted expert only: the sim world's YAML (None: the installed sim_world.yaml)"
     )
     sim_seed: int | None = Field(None, description="scripted expert only: overrides the seed in sim_world_config")
+
+    @field_validator("num_steps")
+    @classmethod
+    def _steps_in_range(cls, steps: int | str | None) -> int | str | None:
+        if isinstance(steps, int) and not 1 <= steps <= 200:
+            raise ValueError(f"num_steps must be 1..200 or auto, got {steps}")
+        return steps
 
     def load_sim_world(self) -> SimWorldConfig:
         """The sim world's config as the scripted expert must see it (privileged, sim only)."""

@@ -11,6 +11,7 @@ Conventions used everywhere in the stack:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -131,8 +132,11 @@ class ActionChunk:
 class PolicyOutput:
     """What a policy returns: the chunk, and optionally its predicted future video.
 
-    ``predicted_frames`` maps camera name to ``(T, H, W, 3)`` uint8 frames.
+    ``predicted_frames`` maps camera name to ``(T, H, W, 3)`` uint8 frames. A policy whose
+    video is costly to decode gives ``decode_video`` instead, which returns the same mapping
+    when (and only if) someone wants to look at it, off the chunk's critical path.
     """
 
     chunk: ActionChunk
     predicted_frames: dict[str, np.ndarray] | None = None
+    decode_video: Callable[[], dict[str, np.ndarray]] | None = None

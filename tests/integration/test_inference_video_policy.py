@@ -3,29 +3,21 @@ training CLI wrote: chunks come out per the topic contract, with the predicted v
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
-import rclpy
-from geometry_msgs.msg import PoseStamped
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
-from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
 
+from tests.integration.inference_harness import TCP, InferenceHarness
 from video_policy_ros.cli import main as cli
 from video_policy_ros.config import InferenceConfig
 from video_policy_ros.data.episode import Episode
 from video_policy_ros.nodes import conversions as conv
-from video_policy_ros.nodes.inference_node import InferenceNode
-from video_policy_ros.nodes.qos import TASK_QOS
-from video_policy_ros.types import CameraFrame
 
 pytestmark = pytest.mark.integration
 CAMERAS = ("front", "wrist")
-TCP = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
 
 
 @pytest.fixture(scope="module")
@@ -45,39 +37,19 @@ def checkpoint(tmp_path_factory):
 
 
 def test_inference_node_publishes_chunks_and_predicted_video(checkpoint):
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    config = InferenceConfig(policy="video_policy", model=checkpoint, cameras=CAMERAS, rate_hz=5.0)
-    node = InferenceNode(config, context=context)
-    feeder = rclpy.create_node("feeder", context=context)
-    executor = MultiThreadedExecutor(context=context)
-    executor.add_node(node)
-    executor.add_node(feeder)
+    config = InferenceConfig(policy="video_policy", model=checkpoint, cameras=CAMERAS, num_steps=2, warmup_calls=1,
+                             backend="torch", predicted_video_rate_hz=10.0)
+    harness = InferenceHarness(config, MultiThreadedExecutor)
     received: dict[str, list] = {"chunk": [], "gripper": [], "video": []}
-    feeder.create_subscription(MultiDOFJointTrajectory, "/policy/action_chunk", received["chunk"].append, 10)
-    feeder.create_subscription(JointTrajectory, "/policy/gripper_chunk", received["gripper"].append, 10)
-    feeder.create_subscription(Image, "/policy/predicted_video/front", received["video"].append, qos_profile_sensor_data)
-    image_pubs = {c: feeder.create_publisher(Image, f"/cameras/{c}/image_raw", qos_profile_sensor_data) for c in CAMERAS}
-    pose_pub = feeder.create_publisher(PoseStamped, "/ee_pose", 10)
-    feeder.create_publisher(String, "/task", TASK_QOS).publish(String(data="touch the red cube"))
-    sent_stamps = []
+    harness.feeder.create_subscription(MultiDOFJointTrajectory, "/policy/action_chunk", received["chunk"].append, 10)
+    harness.feeder.create_subscription(JointTrajectory, "/policy/gripper_chunk", received["gripper"].append, 10)
+    harness.feeder.create_subscription(Image, "/policy/predicted_video/front", received["video"].append,
+                                       qos_profile_sensor_data)
     try:
-        deadline = time.time() + 60
-        while not (received["chunk"] and received["video"]) and time.time() < deadline:
-            now = time.time()
-            for c, pub in image_pubs.items():
-                pub.publish(conv.image_to_msg(CameraFrame(c, now, np.zeros((48, 64, 3), np.uint8))))
-            sent_stamps.append(now)
-            pose_pub.publish(conv.pose_msg(now, TCP))
-            end = now + 1 / 15  # a camera's pace: flooding the node would starve the policy thread of the GIL
-            while time.time() < end:
-                executor.spin_once(timeout_sec=max(end - time.time(), 0.0))
+        harness.feed_until(lambda: received["chunk"] and received["video"], timeout=60)
     finally:
-        node.close()
-        executor.shutdown()
-        node.destroy_node()
-        feeder.destroy_node()
-        rclpy.shutdown(context=context)
+        harness.close()
+    sent_stamps = harness.sent_stamps
     assert received["chunk"], "no action chunk within 60 s"
     chunk_msg = received["chunk"][0]
     gripper_msg = next(g for g in received["gripper"] if g.header.stamp == chunk_msg.header.stamp)

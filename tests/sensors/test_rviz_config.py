@@ -74,3 +74,12 @@ def test_images_subscribe_best_effort_to_match_the_sensor_data_publishers(config
     for display in config["Visualization Manager"]["Displays"]:
         if display["Class"] == "rviz_default_plugins/Image":
             assert display["Topic"]["Reliability Policy"] == "Best Effort", display["Name"]
+
+
+def test_each_camera_is_shown_next_to_its_predicted_video(topic_displays):
+    image_topics = [topic for display, topic in topic_displays if display == "rviz_default_plugins/Image"]
+    cameras = [t.split("/")[2] for t in image_topics if t.startswith("/cameras/")]
+    assert cameras, "no camera image display"
+    for camera in cameras:
+        index = image_topics.index(f"/cameras/{camera}/image_raw")
+        assert image_topics[index + 1] == f"/policy/predicted_video/{camera}", f"{camera}: prediction not beside it"

@@ -4,7 +4,7 @@ import time
 import numpy as np
 
 from video_policy_ros.policies.base import Policy
-from video_policy_ros.runtime.async_worker import AsyncPolicyRunner
+from video_policy_ros.runtime.async_worker import LatestOnlyWorker
 from video_policy_ros.runtime.observation import ObservationAssembler
 from video_policy_ros.types import ActionChunk, CameraFrame, Observation, PolicyOutput
 
@@ -34,7 +34,7 @@ def obs(stamp, instruction="touch"):
 def test_latest_observation_wins_and_errors_do_not_kill_the_worker():
     policy = SlowPolicy(0.2)
     outputs, errors = [], []
-    runner = AsyncPolicyRunner(policy, lambda out, lat: outputs.append((out, lat)), errors.append)
+    runner = LatestOnlyWorker(policy.predict, lambda out, lat: outputs.append((out, lat)), errors.append)
     try:
         runner.submit(obs(1.0))
         time.sleep(0.05)  # worker is busy with 1.0

@@ -232,9 +232,13 @@ class VideoPolicyModel(nn.Module):
         guidance: float | None = None,
         with_actions: bool = True,
         generator: torch.Generator | None = None,
+        denoiser=None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Joint Euler sampling. ``cond`` ``(B, F, C, h, w)``, ``text`` ``(B, L, D)`` →
-        video latents ``(B, F, C, h, w)`` and normalised actions ``(B, K, 7)`` (or None)."""
+        video latents ``(B, F, C, h, w)`` and normalised actions ``(B, K, 7)`` (or None).
+
+        ``denoiser``: a callable with :meth:`denoise`'s signature that runs the network instead
+        (an inference backend of ``runtime/``: ONNX Runtime, TensorRT, ...)."""
         e = self.cfg.edm
         num_steps = e.num_steps if num_steps is None else num_steps
         guidance = e.guidance if guidance is None else guidance
@@ -247,10 +251,11 @@ class VideoPolicyModel(nn.Module):
             drop = None
 
         dtype = DTYPES[e.inference_dtype]
+        network = self.denoise if denoiser is None else denoiser
 
         def denoise(x_v, x_a, sigma):
             with torch.autocast("cuda", dtype=dtype, enabled=cond.is_cuda and dtype != torch.float32):
-                d_v, d_a = self.denoise(x_v, x_a, sigma, cond, text, proprio, drop)
+                d_v, d_a = network(x_v, x_a, sigma, cond, text, proprio, drop)
             return d_v.float(), None if d_a is None else d_a.float()
 
         sigmas = edm.karras_sigmas(num_steps, e.sigma_min, e.sigma_max, e.rho).to(cond.device)

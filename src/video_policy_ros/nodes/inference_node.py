@@ -1,7 +1,8 @@
 """inference node: latest frames + /ee_pose + /task → Policy → action/gripper chunks.
 
-The policy runs in AsyncPolicyRunner's worker thread, so callbacks never block;
-the timer only assembles the freshest observation and hands it over.
+All the logic is in runtime.realtime.RealtimeChunker: the timer only asks it whether the
+next chunk is due (real-time chunking) and hands it the freshest observation; the policy
+and the video decoder run in worker threads, so callbacks never block.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
-from video_policy_ros.nodes.base import StackNode
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
@@ -19,44 +19,55 @@ from visualization_msgs.msg import MarkerArray
 
 from video_policy_ros.config import InferenceConfig
 from video_policy_ros.nodes import conversions as conv
+from video_policy_ros.nodes.base import StackNode
 from video_policy_ros.nodes.params import load_node_config, run_node
 from video_policy_ros.nodes.qos import TASK_QOS
 from video_policy_ros.policies import build_policy
-from video_policy_ros.runtime.async_worker import AsyncPolicyRunner
 from video_policy_ros.runtime.observation import ObservationAssembler
+from video_policy_ros.runtime.realtime import ChunkerSettings, RealtimeChunker, warmup_observation
 from video_policy_ros.runtime.visualization import filmstrip
 from video_policy_ros.types import CameraFrame, PolicyOutput
+
+CONTROLLER_STATUS = "controller"  # the controller's DiagnosticStatus name and its counters
+ACCEPTED_KEY, REJECTED_KEY = "chunks_accepted", "chunks_rejected"
 
 
 class InferenceNode(StackNode):
     def __init__(self, config: InferenceConfig | None = None, **node_kwargs):
         super().__init__("inference", **node_kwargs)
         self.config = config or load_node_config(self, "inference", InferenceConfig)
-        self.policy = build_policy(self.config)
+        c = self.config
+        self.policy = build_policy(c)
         self.assembler = ObservationAssembler(
-            self.config.cameras, self.config.max_observation_age_s, self.config.default_instruction
+            c.cameras, c.max_observation_age_s, c.default_instruction, sync_tolerance_s=c.frame_sync_tolerance_s
         )
         self._action_pub = self.create_publisher(MultiDOFJointTrajectory, "/policy/action_chunk", 10)
         self._gripper_pub = self.create_publisher(JointTrajectory, "/policy/gripper_chunk", 10)
         self._path_pub = self.create_publisher(MarkerArray, "/policy/predicted_path", 10)
         self._video_pubs = {
             cam: self.create_publisher(Image, f"/policy/predicted_video/{cam}", qos_profile_sensor_data)
-            for cam in self.config.cameras
+            for cam in c.cameras
         }
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        for cam in self.config.cameras:
+        for cam in c.cameras:
             self.create_subscription(
                 Image, f"/cameras/{cam}/image_raw", lambda msg, cam=cam: self._on_image(cam, msg), qos_profile_sensor_data
             )
         self.create_subscription(PoseStamped, "/ee_pose", self._on_pose, 10)
         self.create_subscription(JointState, "/joint_states", self._on_joints, 10)
         self.create_subscription(String, "/task", self._on_task, TASK_QOS)
-        self.runner = AsyncPolicyRunner(self.policy, self._publish_output, self._on_policy_error)
-        self._latencies: list[float] = []
-        self._chunks = 0
-        self.create_timer(1.0 / self.config.rate_hz, self._request_chunk)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        settings = ChunkerSettings(
+            realtime=c.realtime_chunking, execute_horizon_s=c.execute_horizon_s, margin_s=c.latency_margin_s,
+            warmup_calls=c.warmup_calls, auto_steps=c.num_steps == "auto", video_period_s=1.0 / c.predicted_video_rate_hz,
+            max_input_age_s=c.max_observation_age_s, guidance=getattr(self.policy, "guidance", None),
+        )
+        self.chunker = RealtimeChunker(self.policy, settings, self._publish_chunk, self._publish_video)
+        self.chunker.start(warmup_observation(self.policy, c.cameras, c.default_instruction, time.time()))
+        self.create_timer(1.0 / c.rate_hz, self._tick)
         self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f"policy: {self.policy.description}; cameras {list(self.config.cameras)}")
+        self.get_logger().info(f"policy: {self.policy.description}; cameras {list(c.cameras)}; real-time chunking "
+                               f"{'on' if c.realtime_chunking else 'off'}; warming up")
 
     # ---------------------------------------------------------------- inputs
 
@@ -79,44 +90,46 @@ class InferenceNode(StackNode):
             self.policy.reset()
             self.get_logger().info(f"task: {msg.data}")
 
-    def _request_chunk(self) -> None:
-        if self.runner.busy:
-            return  # the worker is still on the previous observation; skip, do not queue
-        observation, problem = self.assembler.build(time.time())
-        if observation is None:
-            self.get_logger().warning(f"waiting for input: {problem}", throttle_duration_sec=5.0)
-            return
-        self.runner.submit(observation)
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name == CONTROLLER_STATUS:
+                values = {kv.key: kv.value for kv in status.values}
+                if ACCEPTED_KEY in values and REJECTED_KEY in values:
+                    self.chunker.health.downstream.update(int(values[ACCEPTED_KEY]), int(values[REJECTED_KEY]))
 
-    # ---------------------------------------------------------------- outputs (worker thread)
+    def _tick(self) -> None:
+        self.chunker.tick(self.assembler.build)
+        if self.chunker.health.input_problem:
+            self.get_logger().warning(f"waiting for input: {self.chunker.health.input_problem}", throttle_duration_sec=5.0)
 
-    def _publish_output(self, output: PolicyOutput, latency_s: float) -> None:
+    # ---------------------------------------------------------------- outputs (worker threads)
+
+    def _publish_chunk(self, output: PolicyOutput) -> None:
         if not self.context.ok():  # shutting down: the worker outlives the context briefly
             return
         poses, gripper = conv.chunk_to_msgs(output.chunk)
         self._gripper_pub.publish(gripper)  # first, so the controller can pair it with the poses
         self._action_pub.publish(poses)
         self._path_pub.publish(conv.path_markers(output.chunk))
-        for cam, frames in (output.predicted_frames or {}).items():
-            if cam in self._video_pubs:  # one filmstrip per chunk: RViz shows the whole prediction at once
-                strip = CameraFrame(cam, output.chunk.stamp, filmstrip(frames))
-                self._video_pubs[cam].publish(conv.image_to_msg(strip))
-        self._latencies = (self._latencies + [latency_s])[-50:]
-        self._chunks += 1
+        if output.predicted_frames:
+            self._publish_video(output.chunk.stamp, output.predicted_frames)
 
-    def _on_policy_error(self, exc: Exception) -> None:
-        self.get_logger().error(f"policy failed, no chunk published: {type(exc).__name__}: {exc}", throttle_duration_sec=2.0)
+    def _publish_video(self, stamp: float, frames_by_camera: dict) -> None:
+        """One filmstrip per camera, stamped with the observation the prediction starts from."""
+        if not self.context.ok():
+            return
+        for cam, frames in frames_by_camera.items():
+            if cam in self._video_pubs:
+                self._video_pubs[cam].publish(conv.image_to_msg(CameraFrame(cam, stamp, filmstrip(frames))))
 
     def _publish_diagnostics(self) -> None:
-        lat = sorted(self._latencies) or [0.0]
-        status = conv.diagnostic_status(
-            "inference", self.policy.description, "ok", "running",
-            {"chunks": self._chunks, "latency_ms_p50": f"{lat[len(lat) // 2] * 1e3:.1f}", "latency_ms_max": f"{lat[-1] * 1e3:.1f}"},
-        )
+        level, message, values = self.chunker.status()
+        values = {**values, **self.assembler.sync_statistics().as_diagnostic_values()}
+        status = conv.diagnostic_status("inference", self.policy.description, level, message, values)
         self._diag_pub.publish(DiagnosticArray(header=conv.header(time.time(), ""), status=[status]))
 
     def close(self) -> None:
-        self.runner.close()
+        self.chunker.close()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -13,10 +13,17 @@ def build_policy(config: InferenceConfig) -> Policy:
         return ScriptedExpertPolicy(config.load_sim_world(), config.cameras)
     if config.policy == "video_policy":
         from video_policy_ros.policies.video_policy import VideoPolicy
+        from video_policy_ros.runtime.backends import DEFAULT_CACHE, BackendSettings
 
+        settings = BackendSettings(
+            device=config.device, precision=config.precision, torch_compile=config.torch_compile,
+            onnxruntime_provider=config.onnxruntime_provider, cache_dir=config.cache_dir or DEFAULT_CACHE,
+        )
+        # num_steps 'auto' starts from the checkpoint's count; the node's latency budget lowers it to what fits.
         return VideoPolicy.from_checkpoint(
-            config.model, device="auto", expected_cameras=config.cameras, return_frames=config.publish_predicted_video,
-            num_steps=config.num_steps, guidance=config.guidance,
+            config.model, expected_cameras=config.cameras, return_frames=config.publish_predicted_video,
+            num_steps=config.num_steps if isinstance(config.num_steps, int) else None, guidance=config.guidance,
+            backend=config.backend, settings=settings,
         )
     raise ValueError(f"unknown policy '{config.policy}'")  # unreachable: the config validates names
 

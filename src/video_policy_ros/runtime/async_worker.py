@@ -1,7 +1,8 @@
-"""Runs a slow policy off the ROS callbacks: one worker thread, a one-slot mailbox.
+"""Runs slow work off the ROS callbacks: one worker thread, a one-slot mailbox.
 
-Submitting replaces any observation still waiting, so the policy always works on
-the freshest input and a slow policy never builds up a backlog.
+Submitting replaces any input still waiting, so the worker always works on the
+freshest input and slow work never builds up a backlog. The inference node uses
+one for the policy and one for decoding the predicted video.
 """
 
 from __future__ import annotations
@@ -9,30 +10,30 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
-
-from video_policy_ros.policies.base import Policy
-from video_policy_ros.types import Observation, PolicyOutput
+from typing import Callable, Generic, TypeVar
 
 log = logging.getLogger(__name__)
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 
-class AsyncPolicyRunner:
+class LatestOnlyWorker(Generic[In, Out]):
     def __init__(
         self,
-        policy: Policy,
-        on_output: Callable[[PolicyOutput, float], None],
+        work: Callable[[In], Out],
+        on_result: Callable[[Out, float], None],
         on_error: Callable[[Exception], None],
+        name: str = "worker",
     ):
-        """``on_output(output, latency_s)`` and ``on_error(exc)`` are called from the worker thread."""
-        self.policy = policy
-        self._on_output = on_output
+        """``on_result(result, seconds)`` and ``on_error(exc)`` are called from the worker thread."""
+        self._work = work
+        self._on_result = on_result
         self._on_error = on_error
-        self._pending: Observation | None = None
+        self._pending: In | None = None
         self._cv = threading.Condition()
         self._closed = False
         self._busy = False
-        self._thread = threading.Thread(target=self._run, name="policy-worker", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     @property
@@ -40,9 +41,9 @@ class AsyncPolicyRunner:
         with self._cv:
             return self._busy or self._pending is not None
 
-    def submit(self, observation: Observation) -> None:
+    def submit(self, item: In) -> None:
         with self._cv:
-            self._pending = observation
+            self._pending = item
             self._cv.notify()
 
     def close(self) -> None:
@@ -58,15 +59,15 @@ class AsyncPolicyRunner:
                     self._cv.wait()
                 if self._closed:
                     return
-                observation, self._pending = self._pending, None
+                item, self._pending = self._pending, None
                 self._busy = True
             started = time.monotonic()
             try:
-                output = self.policy.predict(observation)
+                result = self._work(item)
             except Exception as exc:  # reported, the worker keeps serving
                 self._on_error(exc)
             else:
-                self._on_output(output, time.monotonic() - started)
+                self._on_result(result, time.monotonic() - started)
             finally:
                 with self._cv:
                     self._busy = False
