@@ -117,6 +117,11 @@ class ControllerNode(StackNode):
 
     def close(self) -> None:
         self.loop.close()
+        counters = self.loop.counters()
+        decisions = ", ".join(f"{k} {v}" for k, v in sorted(counters.items()) if k not in ("chunks_accepted", "chunks_rejected"))
+        self.get_logger().info(
+            f"chunks accepted {counters['chunks_accepted']}, rejected {counters['chunks_rejected']}; {decisions or 'no limits hit'}"
+        )
 
 
 def main(args: list[str] | None = None) -> int:
