@@ -6,8 +6,8 @@
 import numpy as np
 import pytest
 
-from video_policy_ros.config import ControllerConfig
-from video_policy_ros.control.build import build_commander
+from video_policy_ros.config import ControllerConfig, WorkspaceConfig
+from video_policy_ros.control.build import WorkspaceUnreachable, build_commander, check_workspace_reachable
 from video_policy_ros.control.kinematics import HOME_JOINTS, FR3Kinematics
 from video_policy_ros.control.watchdog import ChunkRejected
 from video_policy_ros.types import ActionChunk, ArmState
@@ -137,3 +137,10 @@ def test_robot_errors_recover_automatically_within_the_allow_list_and_attempts(c
     assert watchdog.should_recover(state(), now=300.0)
     watchdog.recovery_result(True, now=300.0)
     assert watchdog.stop_message is None and watchdog.counters["recoveries"] == 1
+
+
+def test_a_workspace_the_arm_cannot_reach_is_refused_at_start_up():
+    too_far = ControllerConfig(workspace=WorkspaceConfig(min=(0.25, -0.45, 0.02), max=(0.80, 0.45, 0.70)))  # the old box
+    with pytest.raises(WorkspaceUnreachable, match="workspace: the TCP at .* shrink workspace.min/max"):
+        check_workspace_reachable(KINEMATICS, too_far)
+    check_workspace_reachable(KINEMATICS, CONFIG)  # the default box is reachable with the default tilt
