@@ -205,7 +205,8 @@ def connect_with_retry(connect, deadline_s: float, on_wait, sleep=time.sleep, cl
     """Call ``connect()`` until it returns, backing off between attempts, for at most ``deadline_s``.
 
     ``on_wait(message)`` is told about every failed attempt. The last RobotUnreachable is
-    raised when the time is up.
+    raised when the time is up, or at once when ``sleep`` returns True (an Event's ``wait``:
+    shutting down).
     """
     start, delay = clock(), first_delay_s
     while True:
@@ -216,5 +217,6 @@ def connect_with_retry(connect, deadline_s: float, on_wait, sleep=time.sleep, cl
             if remaining <= 0:
                 raise RobotUnreachable(f"{exc} (gave up after connect_timeout_s {deadline_s:g} s)") from None
             on_wait(f"{exc}; retrying for {remaining:.0f} s more")
-            sleep(min(delay, remaining))
+            if sleep(min(delay, remaining)):
+                raise RobotUnreachable(f"{exc} (stopped waiting: shutting down)") from None
             delay = min(2 * delay, max_delay_s)

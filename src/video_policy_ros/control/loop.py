@@ -119,10 +119,15 @@ class ControlLoop:
 
     def _run(self) -> None:
         try:
-            self.arm = connect_with_retry(self._connect, self._connect_timeout, self._waiting, sleep=self._stop.wait)
+            arm = connect_with_retry(self._connect, self._connect_timeout, self._waiting, sleep=self._stop.wait)
         except RobotUnreachable as exc:
-            self.fatal = exc
+            if not self._stop.is_set():  # shutting down while waiting is not an error
+                self.fatal = exc
             return
+        if self._stop.is_set():
+            arm.close()
+            return
+        self.arm = arm
         self.status = "running"
         next_cycle = time.monotonic()
         while not self._stop.is_set():
