@@ -51,6 +51,7 @@ class ControlLoop:
         self._robot_name = robot_name
         self.status = f"waiting for {robot_name}"
         self.cycle_times: deque[float] = deque(maxlen=500)  # for diagnostics
+        self.last_cycle_end: float | None = None  # time.monotonic(); a stale value means a robot call is blocking
 
     def start(self) -> None:
         """Connect and run in the control thread; returns at once (see ``wait_until_running``)."""
@@ -133,7 +134,8 @@ class ControlLoop:
         while not self._stop.is_set():
             started = time.monotonic()
             self.step(self._clock())
-            self.cycle_times.append(time.monotonic() - started)
+            self.last_cycle_end = time.monotonic()
+            self.cycle_times.append(self.last_cycle_end - started)
             next_cycle += self.period
             delay = next_cycle - time.monotonic()
             if delay > 0:

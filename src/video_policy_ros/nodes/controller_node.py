@@ -29,6 +29,7 @@ from video_policy_ros.nodes.params import load_node_config, run_node
 from video_policy_ros.types import ArmState
 
 DIAGNOSTICS_PERIOD_S = 0.5
+STALLED_LOOP_S = 0.5
 log = logging.getLogger(__name__)
 
 
@@ -104,8 +105,11 @@ class ControllerNode(StackNode):
             return
         watchdog = self.loop.watchdog
         stopped = watchdog.stop_message
+        stalled = time.monotonic() - (self.loop.last_cycle_end or time.monotonic())
         if self.loop.latest_state is None:
             level, message = "warn", self.loop.status
+        elif stalled > STALLED_LOOP_S:
+            level, message = "error", f"control loop stalled for {stalled:.1f} s (a robot call is blocking)"
         elif stopped:
             level, message = "error", f"stopped: {stopped}"
         else:
