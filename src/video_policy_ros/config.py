@@ -156,7 +156,10 @@ class ControllerConfig(_Strict):
     table_z: float = Field(0.0, ge=-0.5, le=1.0, description="height of the table plane in fr3_link0, m")
     table_clearance_m: float = Field(0.005, ge=0, le=0.1, description="kept between the table and the TCP/fingertips, m")
     position_gain: float = Field(4.0, gt=0, le=20.0, description="feedback on the TCP pose error, 1/s")
-    max_chunk_age_s: float = Field(2.0, gt=0, le=30.0, description="chunks whose stamp is older on arrival are rejected, s")
+    max_chunk_age_s: float = Field(
+        3.0, gt=0, le=30.0,
+        description="chunks whose stamp is older on arrival are rejected, s (the shipped model's chunks span 3.2 s)",
+    )
     max_future_stamp_s: float = Field(0.5, ge=0, le=5.0, description="tolerated clock skew: chunks stamped further ahead are rejected, s")
     max_start_jump_m: float = Field(
         0.08, gt=0, le=0.5, description="first point vs. current set-point, on top of what max_linear_speed covers between the first point's due time and now, m"

@@ -1,5 +1,6 @@
 """Start order: the controller waits for the robot with backoff, then gives up with one clear error."""
 
+import threading
 import time
 
 import pytest
@@ -49,3 +50,14 @@ def test_the_port_probe_fails_fast_on_a_closed_port():
     with pytest.raises(RobotUnreachable, match="no Franka controller answers on TCP port 1337"):
         probe_fci("127.0.0.77", timeout_s=1.0)  # loopback, nobody listening
     assert time.monotonic() - started < 1.5
+
+
+def test_shutting_down_ends_the_wait_at_once():
+    stop = threading.Event()
+    stop.set()
+
+    def connect():
+        raise RobotUnreachable("robot_ip 127.0.0.77: nothing on port 1337")
+
+    with pytest.raises(RobotUnreachable, match="shutting down"):
+        connect_with_retry(connect, 30.0, lambda message: None, sleep=stop.wait)

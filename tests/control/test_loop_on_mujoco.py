@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from tests.control.workspace_targets import face_targets
 from video_policy_ros.config import ControllerConfig
 from video_policy_ros.control.arm import ArmError
 from video_policy_ros.control.build import build_control_loop
@@ -81,14 +82,7 @@ def sim() -> Run:
     arm.close()
 
 
-FACES = {  # one target 1 mm inside each face (or corner) of the default workspace box
-    "x_min": (0.321, 0.0, 0.30),
-    "y_max": (0.45, 0.219, 0.30),
-    "y_min": (0.45, -0.219, 0.30),
-    "z_min": (0.45, -0.10, 0.021),
-    "x_max, full extension": (0.579, 0.0, 0.30),
-    "top far corner": (0.579, 0.219, 0.529),
-}
+FACES = face_targets(CONFIG.workspace, inset=0.001)
 
 
 def test_speed_cap_and_straight_line_to_every_face(sim: Run):

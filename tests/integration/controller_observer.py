@@ -89,7 +89,11 @@ class Driver:
         """Send one line chunk and wait until the TCP is there; (sent, arrived) receive times."""
         sent = time.time()
         self.send(self.line(target, speed))
-        wait_for(lambda: np.linalg.norm(self.obs.pose_now()[:3] - target) < 0.004, 15, f"the TCP to reach {target}")
+        try:
+            wait_for(lambda: np.linalg.norm(self.obs.pose_now()[:3] - target) < 0.004, 15, f"the TCP to reach {target}")
+        except AssertionError as exc:
+            status = self.obs.diagnostics[-1] if self.obs.diagnostics else None
+            raise AssertionError(f"{exc}; TCP at {self.obs.pose_now()[:3].round(4)}, controller: {status}") from None
         time.sleep(0.3)
         return sent, time.time()
 

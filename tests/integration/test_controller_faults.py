@@ -16,6 +16,7 @@ import yaml
 from std_msgs.msg import Bool
 from trajectory_msgs.msg import MultiDOFJointTrajectory, MultiDOFJointTrajectoryPoint
 
+from tests.control.workspace_targets import face_targets
 from tests.integration.controller_observer import Driver, Observer, observer_node, wait_for
 from tests.integration.processes import node_process, print_logs, robot_ip_for_this_process, stop
 from video_policy_ros.config import ControllerConfig
@@ -24,14 +25,7 @@ from video_policy_ros.types import ActionChunk
 pytestmark = pytest.mark.integration
 CONFIG = ControllerConfig()
 CAP = CONFIG.max_linear_speed
-FACES = {  # 5 mm inside each face of the default workspace box (the sim arm overshoots by ~3 mm)
-    "x_min": (0.325, 0.0, 0.30),
-    "y_max": (0.45, 0.215, 0.30),
-    "y_min": (0.45, -0.215, 0.30),
-    "z_min": (0.45, -0.10, 0.025),
-    "x_max (towards full extension)": (0.575, 0.0, 0.30),
-    "top far corner": (0.575, 0.215, 0.525),
-}
+FACES = face_targets(CONFIG.workspace, inset=0.005)  # the sim arm overshoots a target by up to ~3 mm
 
 
 def bad_chunks(driver: Driver) -> dict[str, object]:

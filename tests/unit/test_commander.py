@@ -6,8 +6,8 @@
 import numpy as np
 import pytest
 
-from video_policy_ros.config import ControllerConfig
-from video_policy_ros.control.build import build_commander
+from video_policy_ros.config import ControllerConfig, WorkspaceConfig
+from video_policy_ros.control.build import WorkspaceUnreachable, build_commander, check_workspace_reachable
 from video_policy_ros.control.kinematics import HOME_JOINTS, FR3Kinematics
 from video_policy_ros.control.watchdog import ChunkRejected
 from video_policy_ros.types import ActionChunk, ArmState
@@ -137,3 +137,22 @@ def test_robot_errors_recover_automatically_within_the_allow_list_and_attempts(c
     assert watchdog.should_recover(state(), now=300.0)
     watchdog.recovery_result(True, now=300.0)
     assert watchdog.stop_message is None and watchdog.counters["recoveries"] == 1
+
+
+def test_a_workspace_the_arm_cannot_reach_is_refused_at_start_up():
+    too_far = ControllerConfig(workspace=WorkspaceConfig(min=(0.25, -0.45, 0.02), max=(0.80, 0.45, 0.70)))  # the old box
+    with pytest.raises(WorkspaceUnreachable, match="workspace: the TCP at .* shrink workspace.min/max"):
+        check_workspace_reachable(KINEMATICS, too_far)
+    check_workspace_reachable(KINEMATICS, CONFIG)  # the default box is reachable with the default tilt
+
+
+def test_a_chunk_faster_than_the_cap_is_slowed_down_along_its_path(commander):
+    target = HOME_POSE[:3] + [-0.15, 0.1, -0.2]
+    commander.accept_chunk(chunk_towards(target, n=5, dt=0.1), 0.0, state())  # 0.27 m in 0.5 s: twice the cap
+    positions = []
+    for k in range(1, 300):
+        commander.command(k * 0.005, state(), 0.005)  # the arm does not move: only the set-point is checked
+        positions.append(commander.setpoint(k * 0.005, state()).pose[:3])
+    speeds = np.linalg.norm(np.diff(positions, axis=0), axis=1) / 0.005
+    assert speeds.max() <= CONFIG.max_linear_speed * 1.01
+    np.testing.assert_allclose(positions[-1], target, atol=1e-3)  # still gets there, later (1.1 s, not 0.5 s)

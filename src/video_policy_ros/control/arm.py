@@ -89,22 +89,25 @@ class MeasurementClock:
 
     ``time.time()`` taken after reading a state is late by however long this thread was
     held up (tens of ms on a loaded machine), which shows up as speed spikes in /ee_pose.
-    The robot's clock is exact; its offset to the wall clock is the smallest one seen,
-    allowed to grow by ``drift`` per second (a simulated robot may run slower than real time).
+    The robot's clock (libfranka's state time) is exact, so the stamp is robot time plus an
+    offset: the smallest ``read time - robot time`` seen, allowed to creep up by ``slack``
+    per robot second (clock drift) and never more than ``max_lag`` behind the read time
+    (a simulated FR3 on a loaded machine runs slower than real time, or stalls).
     """
 
-    def __init__(self, drift: float = 0.5):
-        self._drift = drift
+    def __init__(self, slack: float = 0.01, max_lag: float = 0.05):
+        self._slack = slack
+        self._max_lag = max_lag
         self._offset: float | None = None
-        self._last_wall = 0.0
+        self._last_robot_time = 0.0
 
-    def stamp(self, robot_time: float, wall: float) -> float:
-        measured = wall - robot_time
+    def stamp(self, robot_time: float, read_time: float) -> float:
+        measured = read_time - robot_time
         if self._offset is None:
             self._offset = measured
-        else:
-            self._offset = min(self._offset + self._drift * max(wall - self._last_wall, 0.0), measured)
-        self._last_wall = wall
+        creep = self._slack * max(robot_time - self._last_robot_time, 0.0)
+        self._offset = max(min(self._offset + creep, measured), measured - self._max_lag)
+        self._last_robot_time = robot_time
         return robot_time + self._offset
 
 
@@ -202,7 +205,8 @@ def connect_with_retry(connect, deadline_s: float, on_wait, sleep=time.sleep, cl
     """Call ``connect()`` until it returns, backing off between attempts, for at most ``deadline_s``.
 
     ``on_wait(message)`` is told about every failed attempt. The last RobotUnreachable is
-    raised when the time is up.
+    raised when the time is up, or at once when ``sleep`` returns True (an Event's ``wait``:
+    shutting down).
     """
     start, delay = clock(), first_delay_s
     while True:
@@ -213,5 +217,6 @@ def connect_with_retry(connect, deadline_s: float, on_wait, sleep=time.sleep, cl
             if remaining <= 0:
                 raise RobotUnreachable(f"{exc} (gave up after connect_timeout_s {deadline_s:g} s)") from None
             on_wait(f"{exc}; retrying for {remaining:.0f} s more")
-            sleep(min(delay, remaining))
+            if sleep(min(delay, remaining)):
+                raise RobotUnreachable(f"{exc} (stopped waiting: shutting down)") from None
             delay = min(2 * delay, max_delay_s)

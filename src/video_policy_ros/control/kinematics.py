@@ -18,7 +18,6 @@ import numpy as np
 from video_policy_ros.geometry import quat_multiply, rotation_error, rotvec_to_quat
 
 TCP_OFFSET_IN_HAND = 0.1034  # fr3_hand_tcp lies this far along the hand's z axis (franky's default EE)
-HAND_DOWN = np.array([1.0, 0.0, 0.0, 0.0])  # TCP z pointing at the table, x along the base's -x... (scalar last)
 HOME_JOINTS = np.array([0.0, 0.0, 0.0, -1.57, 0.0, 1.57, 0.785])  # franky-sim's start configuration
 _BOX = 6  # mjtGeom.mjGEOM_BOX
 _COLLISION_GROUP = 3

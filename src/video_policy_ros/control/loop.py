@@ -51,6 +51,7 @@ class ControlLoop:
         self._robot_name = robot_name
         self.status = f"waiting for {robot_name}"
         self.cycle_times: deque[float] = deque(maxlen=500)  # for diagnostics
+        self.last_cycle_end: float | None = None  # time.monotonic(); a stale value means a robot call is blocking
 
     def start(self) -> None:
         """Connect and run in the control thread; returns at once (see ``wait_until_running``)."""
@@ -119,16 +120,22 @@ class ControlLoop:
 
     def _run(self) -> None:
         try:
-            self.arm = connect_with_retry(self._connect, self._connect_timeout, self._waiting, sleep=self._stop.wait)
+            arm = connect_with_retry(self._connect, self._connect_timeout, self._waiting, sleep=self._stop.wait)
         except RobotUnreachable as exc:
-            self.fatal = exc
+            if not self._stop.is_set():  # shutting down while waiting is not an error
+                self.fatal = exc
             return
+        if self._stop.is_set():
+            arm.close()
+            return
+        self.arm = arm
         self.status = "running"
         next_cycle = time.monotonic()
         while not self._stop.is_set():
             started = time.monotonic()
             self.step(self._clock())
-            self.cycle_times.append(time.monotonic() - started)
+            self.last_cycle_end = time.monotonic()
+            self.cycle_times.append(self.last_cycle_end - started)
             next_cycle += self.period
             delay = next_cycle - time.monotonic()
             if delay > 0:

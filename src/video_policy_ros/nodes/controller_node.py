@@ -8,6 +8,8 @@ shows on /diagnostics; when the connection times out the node exits with one err
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 
 import numpy as np
@@ -27,6 +29,8 @@ from video_policy_ros.nodes.params import load_node_config, run_node
 from video_policy_ros.types import ArmState
 
 DIAGNOSTICS_PERIOD_S = 0.5
+STALLED_LOOP_S = 0.5
+log = logging.getLogger(__name__)
 
 
 class ControllerNode(StackNode):
@@ -95,11 +99,17 @@ class ControllerNode(StackNode):
 
     def _publish_diagnostics(self) -> None:
         if self.loop.fatal is not None:
-            raise self.loop.fatal  # run_node prints it as one "error:" line and exits 2
+            if self.exit_code is None:  # the one line run_node prints for errors the user must fix
+                print(f"error: {self.loop.fatal}", file=sys.stderr)
+                self.exit_code = 2
+            return
         watchdog = self.loop.watchdog
         stopped = watchdog.stop_message
+        stalled = time.monotonic() - (self.loop.last_cycle_end or time.monotonic())
         if self.loop.latest_state is None:
             level, message = "warn", self.loop.status
+        elif stalled > STALLED_LOOP_S:
+            level, message = "error", f"control loop stalled for {stalled:.1f} s (a robot call is blocking)"
         elif stopped:
             level, message = "error", f"stopped: {stopped}"
         else:
@@ -117,6 +127,10 @@ class ControllerNode(StackNode):
 
     def close(self) -> None:
         self.loop.close()
+        counters = self.loop.counters()
+        decisions = ", ".join(f"{k} {v}" for k, v in sorted(counters.items()) if k not in ("chunks_accepted", "chunks_rejected"))
+        log.info("chunks accepted %d, rejected %d; %s", counters["chunks_accepted"], counters["chunks_rejected"],
+                 decisions or "no limits hit")  # not the node's logger: its context may be gone already
 
 
 def main(args: list[str] | None = None) -> int:
