@@ -28,11 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=10.0, help="recording rate (frames and poses)")
     parser.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), help="camera resolution to record")
     parser.add_argument("--robot-ip", default="127.0.0.1")
+    parser.add_argument("--task", choices=["touch", "place", "mixed"], help="override task.kind of sim_world.yaml")
 
 
 def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, fps: float) -> Episode:
     from video_policy_ros.nodes.controller_node import build_control_loop  # noqa: PLC0415 (franky on demand)
-    from video_policy_ros.sim.expert import ScriptedExpert
+    from video_policy_ros.sim.expert import make_expert
     from video_policy_ros.sim.world import SimWorld
     from video_policy_ros.types import CameraFrame
 
@@ -43,7 +44,7 @@ def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, f
         loop = build_control_loop(controller, on_state=lambda state: None)
         loop.start()
         try:
-            expert = ScriptedExpert(world.layout)
+            expert = make_expert(world.layout)
             while len(latest) < len(frames):
                 world.check()
                 time.sleep(0.01)
@@ -55,7 +56,7 @@ def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, f
                     end = now + SETTLE_AFTER_DONE_S
                 current = loop.latest_state
                 if now >= next_plan:
-                    loop.submit_chunk(expert.plan(current.tcp_pose, current.stamp))
+                    loop.submit_chunk(expert.plan(current.tcp_pose, current.gripper, current.stamp))
                     next_plan += 0.5
                 if now >= next_sample:
                     for cam in frames:
@@ -83,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("MUJOCO_GL", "egl")
     base = load_yaml(SimWorldConfig, default_config_path("sim_world"), {"robot_ip": args.robot_ip, "record_camera": None})
+    if args.task:
+        base = base.model_copy(update={"task": base.task.model_copy(update={"kind": args.task})})
     if args.size:
         w, h = args.size
         base = base.model_copy(update={"cameras": tuple(c.model_copy(update={"width": w, "height": h}) for c in base.cameras)})
