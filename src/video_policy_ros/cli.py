@@ -14,6 +14,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("video_policy_ros.nodes.graph", "run the whole graph in one process (sim world by default)"),
     "demos": ("video_policy_ros.sim.demos", "generate scripted-expert demonstrations in the sim world"),
     "train": ("video_policy_ros.model.train", "train a Video Policy checkpoint"),
+    "eval": ("video_policy_ros.evaluation.evaluate", "success rate of a policy on held-out sim seeds, through the ROS graph"),
+    "train-bc": ("video_policy_ros.model.bc_train", "train the behaviour-cloning baseline (small CNN + MLP head)"),
 }
 
 

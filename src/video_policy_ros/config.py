@@ -122,8 +122,8 @@ class ControllerConfig(_Strict):
 
 
 class InferenceConfig(_Strict):
-    policy: Literal["scripted_expert", "video_policy"] = "scripted_expert"
-    model: Path | None = Field(None, description="checkpoint folder for policy=video_policy")
+    policy: Literal["scripted_expert", "video_policy", "bc"] = "scripted_expert"
+    model: Path | None = Field(None, description="checkpoint folder for policy=video_policy or policy=bc")
     cameras: tuple[str, ...] = ("front", "wrist")
     rate_hz: float = Field(2.0, gt=0, le=50.0, description="how often a new chunk is requested")
     publish_predicted_video: bool = Field(True, description="video_policy: decode and publish the predicted frames")
@@ -143,9 +143,9 @@ class InferenceConfig(_Strict):
 
     @model_validator(mode="after")
     def _model_for_video_policy(self) -> "InferenceConfig":
-        if self.policy == "video_policy":
+        if self.policy in ("video_policy", "bc"):
             if self.model is None:
-                raise ValueError("policy 'video_policy' needs model: <checkpoint folder>")
+                raise ValueError(f"policy '{self.policy}' needs model: <checkpoint folder>")
             if not self.model.exists():
                 raise ValueError(f"model checkpoint folder not found: {self.model}")
         return self
