@@ -18,6 +18,10 @@ def build_policy(config: InferenceConfig) -> Policy:
             config.model, device="auto", expected_cameras=config.cameras, return_frames=config.publish_predicted_video,
             num_steps=config.num_steps, guidance=config.guidance,
         )
+    if config.policy == "bc":
+        from video_policy_ros.policies.bc import BCPolicy
+
+        return BCPolicy(config.model, expected_cameras=config.cameras)
     raise ValueError(f"unknown policy '{config.policy}'")  # unreachable: the config validates names
 
 
