@@ -55,3 +55,15 @@ def test_a_video_policy_episode_records_its_predicted_video_beside_the_camera(tm
     assert frames[0].shape == (240, 640, 3)
     assert frames[-1][:, 320:].max() > 0, "the predicted video panel stayed black"
     assert summary["success_rate"]["place"]["episodes"] == 1
+
+
+def test_a_folder_that_is_no_checkpoint_stops_before_any_episode_with_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "video_policy_ros.cli", "eval", "--policy", "bc", "--model", str(tmp_path / "empty"),
+         "--out", str(tmp_path / "eval")],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO / "src")), cwd=REPO, timeout=120,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --model ")
+    assert "not a BC checkpoint" in result.stderr and "video-policy train-bc" in result.stderr

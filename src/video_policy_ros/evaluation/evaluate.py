@@ -67,12 +67,29 @@ def _predicted_frames(args: argparse.Namespace, publishes_video: bool) -> int | 
     return read_config(args.model)[0].frames_per_camera
 
 
+def check_policy_loads(args: argparse.Namespace) -> None:
+    """Fail before the first episode, with one line, when the checkpoint cannot be loaded."""
+    from video_policy_ros.model.checkpoint import CheckpointError
+    from video_policy_ros.policies import build_policy
+
+    try:
+        build_policy(_episode_configs(args, args.first_seed)["inference"])
+    except CheckpointError as exc:
+        raise EvaluationError(f"--model {args.model}: {exc}") from None
+
+
+class EvaluationError(StackError):
+    """The evaluation cannot start; the message says why."""
+
+
 def evaluate(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
     from video_policy_ros.nodes.episode_runner import EpisodeSpec, run_episode
     from video_policy_ros.sim.scene import sample_layout
 
+    if args.policy != "scripted_expert":
+        check_policy_loads(args)
     episodes, outcomes = [], []
     progress = tqdm(range(args.first_seed, args.first_seed + args.episodes), desc=f"eval {args.policy}", unit="episode")
     for seed in progress:
