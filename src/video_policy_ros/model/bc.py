@@ -34,7 +34,8 @@ class BCConfig(BaseModel):
 
     cameras: tuple[str, ...] = Field(("front", "wrist"), description="cameras, in the order the model reads them")
     image_size: tuple[int, int] = Field((48, 64), description="(H, W) the frames are resized to")
-    channels: tuple[int, ...] = Field((32, 64, 128), description="ResNet stage widths; each stage halves the grid")
+    channels: tuple[int, ...] = Field((16, 32, 64), description="ResNet stage widths (multiples of 8); the grid "
+                                      "is halved by the stem and by every stage but the last")
     hidden: int = Field(512, ge=16, description="MLP head width")
     word_dim: int = Field(32, ge=4, description="instruction word embedding width")
     vocabulary: tuple[str, ...] = Field((), description="instruction words seen in training (others are unknown)")
@@ -84,14 +85,21 @@ class SpatialSoftmax(nn.Module):
 
 
 class ImageEncoder(nn.Module):
-    """``(B, 3, H, W)`` → ``(B, 2 * channels[-1])`` keypoints; the instruction's FiLM picks what to look at."""
+    """``(B, 3, H, W)`` → ``(B, 2 * channels[-1])`` keypoints on an ``(H/8, W/8)`` grid.
+
+    The stem and every stage but the last halve the grid (a CPU budget: full-resolution
+    convolutions cost most and add little); the instruction's FiLM on the last feature
+    map picks what the keypoints look at.
+    """
 
     def __init__(self, cfg: BCConfig) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, cfg.channels[0], 3, 1, 1, bias=False), nn.GroupNorm(8, cfg.channels[0]),
-                                  nn.ReLU())
-        widths = (cfg.channels[0],) + tuple(cfg.channels)
-        self.stages = nn.ModuleList(_ResidualBlock(a, b, 2) for a, b in zip(widths[:-1], widths[1:]))
+        c0 = cfg.channels[0]
+        self.stem = nn.Sequential(nn.Conv2d(3, c0, 3, 2, 1, bias=False), nn.GroupNorm(8, c0), nn.ReLU())
+        widths = (c0,) + tuple(cfg.channels)
+        last = len(cfg.channels) - 1
+        self.stages = nn.ModuleList(_ResidualBlock(a, b, 1 if i == last else 2)
+                                    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])))
         self.film = nn.Linear(cfg.word_dim, 2 * cfg.channels[-1])
         self.keypoints = SpatialSoftmax()
 

@@ -82,7 +82,7 @@ def read_episodes(data: Path, cameras: tuple[str, ...]) -> tuple[list[Episode], 
     return [ep for ep, _ in usable], [f for _, f in usable]
 
 
-def train_bc(data: Path, out: Path, cfg: BCConfig, steps: int, max_minutes: float, batch_size: int = 64,
+def train_bc(data: Path, out: Path, cfg: BCConfig, steps: int, max_minutes: float, batch_size: int = 32,
              lr: float = 1e-3, val_episodes: int = 2, save_every: int = 500, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     episodes, files = read_episodes(data, cfg.cameras)
@@ -142,7 +142,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     parser.add_argument("--steps", type=int, default=3000, help="optimiser steps (the learning rate decays over them)")
     parser.add_argument("--max-minutes", type=float, default=9.0, help="stop after this long even if steps remain")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--cameras", default="front,wrist", help="comma-separated, in the model's order")
     parser.add_argument("--image-size", type=int, nargs=2, default=(48, 64), metavar=("H", "W"))
