@@ -56,43 +56,58 @@ def random_shift(images: torch.Tensor, pad: int) -> torch.Tensor:
     return torch.stack(crops).reshape(b, cams, c, h, w)
 
 
-def load_samples(episodes: list[Episode], cfg: BCConfig, normalizer: ActionNormalizer) -> BCSamples:
+@dataclass
+class Demo:
+    """One demonstration with its frames already at the model's size (the full-size frames are not kept)."""
+
+    instruction: str
+    fps: float
+    images: torch.Tensor  # (T, cams, 3, H, W) uint8
+    poses: np.ndarray  # (T, 7)
+    gripper: np.ndarray  # (T,)
+
+
+def load_samples(demos: list[Demo], cfg: BCConfig, normalizer: ActionNormalizer) -> BCSamples:
     images, proprio, actions, instructions = [], [], [], []
-    for ep in episodes:
-        frames = torch.stack([resize_frames(ep.frames[c], cfg.image_size) for c in cfg.cameras], dim=1)
-        steps = len(ep) - 1  # the last frame has no next action
-        images.append(frames[:steps])
-        proprio.append(normalizer.encode_proprio(ep.tcp_poses[:steps], ep.gripper[:steps]))
-        actions.extend(normalizer.encode_chunk(ep.tcp_poses, ep.gripper, t, cfg.horizon) for t in range(steps))
-        instructions.extend([ep.instruction] * steps)
+    for demo in demos:
+        steps = len(demo.poses) - 1  # the last frame has no next action
+        images.append(demo.images[:steps])
+        proprio.append(normalizer.encode_proprio(demo.poses[:steps], demo.gripper[:steps]))
+        actions.extend(normalizer.encode_chunk(demo.poses, demo.gripper, t, cfg.horizon) for t in range(steps))
+        instructions.extend([demo.instruction] * steps)
     return BCSamples(torch.cat(images), torch.from_numpy(np.concatenate(proprio)),
                      torch.from_numpy(np.stack(actions)), word_ids(cfg, instructions))
 
 
-def read_episodes(data: Path, cameras: tuple[str, ...]) -> tuple[list[Episode], list[Path]]:
-    files = list_episodes(data)
-    episodes = [Episode.load(f) for f in files]
-    usable = [(ep, f) for ep, f in zip(episodes, files) if ep.has_actions and len(ep) > 1]
-    if not usable:
-        raise EpisodeError(f"{data}: no episode with actions; BC needs demonstrations (video-policy demos)")
-    for ep, f in usable:
+def read_demos(data: Path, cameras: tuple[str, ...], image_size: tuple[int, int]) -> tuple[list[Demo], list[Path]]:
+    """The episodes with actions in ``data``, resized one file at a time (memory stays small)."""
+    demos, files = [], []
+    for path in tqdm(list_episodes(data), desc="loading episodes", unit="file"):
+        ep = Episode.load(path)
+        if not ep.has_actions or len(ep) < 2:
+            continue
         missing = [c for c in cameras if c not in ep.frames]
         if missing:
-            raise EpisodeError(f"{f}: cameras {missing} missing (it has {list(ep.frames)}); pass --cameras")
-    return [ep for ep, _ in usable], [f for _, f in usable]
+            raise EpisodeError(f"{path}: cameras {missing} missing (it has {list(ep.frames)}); pass --cameras")
+        images = torch.stack([resize_frames(ep.frames[c], image_size) for c in cameras], dim=1)
+        demos.append(Demo(ep.instruction, ep.fps, images, ep.tcp_poses, ep.gripper))
+        files.append(path)
+    if not demos:
+        raise EpisodeError(f"{data}: no episode with actions; BC needs demonstrations (video-policy demos)")
+    return demos, files
 
 
 def train_bc(data: Path, out: Path, cfg: BCConfig, steps: int, max_minutes: float, batch_size: int = 32,
              lr: float = 1e-3, val_episodes: int = 2, save_every: int = 500, seed: int = 0) -> Path:
     torch.manual_seed(seed)
-    episodes, files = read_episodes(data, cfg.cameras)
-    val_count = min(val_episodes, len(episodes) - 1)
-    train_eps, val_eps = episodes[:len(episodes) - val_count], episodes[len(episodes) - val_count:]
+    demos, files = read_demos(data, cfg.cameras, cfg.image_size)
+    val_count = min(val_episodes, len(demos) - 1)
+    train_eps, val_eps = demos[:len(demos) - val_count], demos[len(demos) - val_count:]
     cfg = cfg.model_copy(update={
-        "vocabulary": tuple(sorted({w for ep in episodes for w in words(ep.instruction)})),
-        "dt": 1.0 / episodes[0].fps, "data_fingerprint": fingerprint(files),
+        "vocabulary": tuple(sorted({w for demo in demos for w in words(demo.instruction)})),
+        "dt": 1.0 / demos[0].fps, "data_fingerprint": fingerprint(files),
     })
-    normalizer = ActionNormalizer.fit("delta", [(ep.tcp_poses, ep.gripper) for ep in train_eps], cfg.horizon)
+    normalizer = ActionNormalizer.fit("delta", [(demo.poses, demo.gripper) for demo in train_eps], cfg.horizon)
     train, val = load_samples(train_eps, cfg, normalizer), (load_samples(val_eps, cfg, normalizer) if val_eps else None)
     model = BCModel(cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
