@@ -27,6 +27,10 @@ from video_policy_ros.evaluation.stats import success_rates
 HELD_OUT_FIRST_SEED = 10000
 
 
+class EvaluationError(StackError):
+    """The evaluation cannot start; the message says why."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", choices=["scripted_expert", "video_policy", "bc"], default="scripted_expert")
     parser.add_argument("--model", type=Path, help="checkpoint folder for --policy video_policy or bc")
@@ -78,11 +82,8 @@ def check_policy_loads(args: argparse.Namespace) -> None:
         raise EvaluationError(f"--model {args.model}: {exc}") from None
 
 
-class EvaluationError(StackError):
-    """The evaluation cannot start; the message says why."""
-
-
-def evaluate(args: argparse.Namespace) -> dict:
+def evaluate(args: argparse.Namespace) -> Path:
+    """Run the episodes; returns the path of summary.json."""
     from tqdm import tqdm
 
     from video_policy_ros.nodes.episode_runner import EpisodeSpec, run_episode
@@ -90,7 +91,7 @@ def evaluate(args: argparse.Namespace) -> dict:
 
     if args.policy != "scripted_expert":
         check_policy_loads(args)
-    episodes, outcomes = [], []
+    episodes: list[dict] = []
     progress = tqdm(range(args.first_seed, args.first_seed + args.episodes), desc=f"eval {args.policy}", unit="episode")
     for seed in progress:
         configs = _episode_configs(args, seed)
@@ -102,7 +103,6 @@ def evaluate(args: argparse.Namespace) -> dict:
         )
         outcome = run_episode(spec)
         success = bool(outcome.result and outcome.result.success)
-        outcomes.append((layout.task, success))
         episodes.append({
             "seed": seed, "task": layout.task, "instruction": layout.instruction, "success": success,
             "result": asdict(outcome.result) if outcome.result else None, "error": outcome.error,
@@ -111,13 +111,25 @@ def evaluate(args: argparse.Namespace) -> dict:
         })
         tqdm.write(f"seed {seed}: {outcome.result.summary() if outcome.result else 'ERROR: ' + outcome.error}"
                    f" ({outcome.chunks} chunks)" + (f"; video {outcome.video.resolve()}" if outcome.video else ""))
-        progress.set_postfix(successes=sum(ok for _, ok in outcomes))
-    return {
+        progress.set_postfix(successes=sum(e["success"] for e in episodes))
+        path = write_summary(args, episodes)  # after every episode: an interrupted evaluation keeps what it measured
+    return path
+
+
+def write_summary(args: argparse.Namespace, episodes: list[dict]) -> Path:
+    summary = {
         "policy": args.policy, "model": str(args.model) if args.model else None, "task": args.task,
-        "seeds": [args.first_seed, args.first_seed + args.episodes - 1],
-        "success_rate": {task: rate.to_dict() for task, rate in success_rates(outcomes).items()},
+        "seeds": [args.first_seed, args.first_seed + args.episodes - 1], "episodes_done": len(episodes),
+        "success_rate": {task: rate.to_dict() for task, rate in _rates(episodes).items()},
         "episodes": episodes,
     }
+    path = args.out / "summary.json"
+    path.write_text(json.dumps(summary, indent=2))
+    return path
+
+
+def _rates(episodes: list[dict]) -> dict:
+    return success_rates([(e["task"], e["success"]) for e in episodes])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,13 +144,12 @@ def run(args: argparse.Namespace) -> int:
 
     configure_process()
     try:
-        summary = evaluate(args)
+        path = evaluate(args)
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    path = args.out / "summary.json"
-    path.write_text(json.dumps(summary, indent=2))
-    for task, rate in success_rates([(e["task"], e["success"]) for e in summary["episodes"]]).items():
+    episodes = json.loads(path.read_text())["episodes"]
+    for task, rate in _rates(episodes).items():
         print(f"{args.policy} {task}: {rate}")
     print(f"summary: {path.resolve()}")
-    return 1 if any(e["error"] for e in summary["episodes"]) else 0
+    return 1 if any(e["error"] for e in episodes) else 0
