@@ -83,3 +83,4 @@ def test_training_learns_to_follow_the_instruction_through_the_policy_port(tmp_p
     right = policy.predict(Observation(frames, START, 0.04, "go right")).chunk
     assert left.stamp == 5.0 and len(left) == TINY.horizon and left.dt == pytest.approx(0.1)
     assert left.poses[-1, 1] < START[1] - 0.01 and right.poses[-1, 1] > START[1] + 0.01
+    assert set(left.gripper) == {0.04}  # the demonstrations keep the fingers open: a binary "open" command

@@ -3,7 +3,8 @@ import pytest
 
 from video_policy_ros.config import TaskConfig
 from video_policy_ros.policies.scripted import layout_for_instruction
-from video_policy_ros.sim.expert import FINGERS_CLOSED, FINGERS_OPEN, ExpertParams, PlaceExpert, TouchExpert, make_expert
+from video_policy_ros.sim.expert import ExpertParams, PlaceExpert, TouchExpert, make_expert
+from video_policy_ros.types import FINGERS_CLOSED, FINGERS_OPEN
 from video_policy_ros.sim.scene import (
     BOWL_INNER_HALF_SIZE, BOWL_WALL_THICKNESS, CUBE_HALF_SIZE, bowl_floor_top, sample_layout,
 )

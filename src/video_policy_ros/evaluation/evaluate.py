@@ -148,6 +148,10 @@ def run(args: argparse.Namespace) -> int:
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        path = args.out / "summary.json"
+        print(f"interrupted; the finished episodes are in {path.resolve()}", file=sys.stderr)
+        return 130
     episodes = json.loads(path.read_text())["episodes"]
     for task, rate in _rates(episodes).items():
         print(f"{args.policy} {task}: {rate}")

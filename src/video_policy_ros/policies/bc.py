@@ -15,7 +15,13 @@ from video_policy_ros.model.bc import load_bc, word_ids
 from video_policy_ros.model.checkpoint import CheckpointError
 from video_policy_ros.model.dataset import resize_frames, to_model_range
 from video_policy_ros.policies.base import Policy
-from video_policy_ros.types import ActionChunk, Observation, PolicyOutput
+from video_policy_ros.types import FINGERS_CLOSED, FINGERS_OPEN, ActionChunk, Observation, PolicyOutput
+
+# The demonstrations record the *measured* finger position: 0.04 open, about 0.03 while
+# holding a 6 cm cube, 0 closed on nothing. Commanding a regressed value in between would
+# both drop a held cube and send the gripper a new target every step, so the command is
+# binary, like the paper's gripper action: open above this threshold, closed below.
+GRIPPER_OPEN_THRESHOLD = 0.035
 
 
 class BCPolicy(Policy):
@@ -44,4 +50,5 @@ class BCPolicy(Policy):
         proprio = torch.from_numpy(self.normalizer.encode_proprio(observation.tcp_pose, observation.gripper))
         actions = self.model(images, proprio, word_ids(self.cfg, [observation.instruction]))
         poses, gripper = self.normalizer.decode_chunk(actions[0].numpy(), observation.tcp_pose)
+        gripper = np.where(gripper >= GRIPPER_OPEN_THRESHOLD, FINGERS_OPEN, FINGERS_CLOSED)
         return PolicyOutput(chunk=ActionChunk(stamp=observation.stamp, dt=self.cfg.dt, poses=poses, gripper=gripper))

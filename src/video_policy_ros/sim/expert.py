@@ -18,12 +18,10 @@ import numpy as np
 from video_policy_ros.geometry import interpolate_pose, quat_conjugate, quat_multiply, quat_to_rotvec
 from video_policy_ros.sim.scene import CUBE_HALF_SIZE, SceneLayout, bowl_floor_top
 from video_policy_ros.sim.task import target_top
-from video_policy_ros.types import ActionChunk
+from video_policy_ros.types import FINGERS_CLOSED, FINGERS_OPEN, ActionChunk
 
 # Hand pointing straight down (fr3_hand_tcp z axis along -z of fr3_link0), fingers along y.
 TOP_DOWN = np.array([1.0, 0.0, 0.0, 0.0])
-FINGERS_OPEN = 0.04  # fr3_finger_joint1 fully open (8 cm between the fingers)
-FINGERS_CLOSED = 0.0  # closing on a cube stops at its half width and squeezes it
 
 
 @dataclass(frozen=True)
