@@ -84,3 +84,14 @@ def test_training_learns_to_follow_the_instruction_through_the_policy_port(tmp_p
     assert left.stamp == 5.0 and len(left) == TINY.horizon and left.dt == pytest.approx(0.1)
     assert left.poses[-1, 1] < START[1] - 0.01 and right.poses[-1, 1] > START[1] + 0.01
     assert set(left.gripper) == {0.04}  # the demonstrations keep the fingers open: a binary "open" command
+
+
+def test_gripper_command_is_binary_with_hysteresis(tmp_path):
+    from video_policy_ros.policies.bc import BCPolicy
+
+    normalizer = ActionNormalizer("delta", -np.ones(7), np.ones(7), -np.ones(7), np.ones(7), np.array([1.0, 0, 0, 0]))
+    policy = BCPolicy(save_bc(tmp_path / "bc", BCModel(TINY), normalizer))
+    commands = [policy._gripper_command(np.full(4, level)) for level in (0.04, 0.035, 0.034, 0.03, 0.035, 0.036, 0.039)]
+    assert commands == [0.04, 0.04, 0.04, 0.0, 0.0, 0.0, 0.04]
+    policy.reset()
+    assert policy._gripper_command(np.full(4, 0.02)) == 0.0

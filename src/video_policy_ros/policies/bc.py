@@ -19,9 +19,11 @@ from video_policy_ros.types import FINGERS_CLOSED, FINGERS_OPEN, ActionChunk, Ob
 
 # The demonstrations record the *measured* finger position: 0.04 open, about 0.03 while
 # holding a 6 cm cube, 0 closed on nothing. Commanding a regressed value in between would
-# both drop a held cube and send the gripper a new target every step, so the command is
-# binary, like the paper's gripper action: open above this threshold, closed below.
-GRIPPER_OPEN_THRESHOLD = 0.035
+# drop a held cube, and a command that flips while the fingers still move blocks franky's
+# gripper connection. So the command is binary, like the paper's gripper action, one per
+# chunk (from the steps that will run before the next chunk), with hysteresis: it opens
+# only above OPEN_ABOVE and closes only below CLOSE_BELOW.
+OPEN_ABOVE, CLOSE_BELOW = 0.037, 0.033
 
 
 class BCPolicy(Policy):
@@ -30,9 +32,23 @@ class BCPolicy(Policy):
         self.cfg = self.model.cfg
         self.checkpoint = Path(checkpoint)
         self.camera_names = self.cfg.cameras
+        self._fingers_open: bool | None = None  # the gripper command in force (None: none yet)
         if expected_cameras is not None and tuple(expected_cameras) != self.cfg.cameras:
             raise CheckpointError(f"{checkpoint} was trained on cameras {list(self.cfg.cameras)} but the node "
                                   f"has {list(expected_cameras)}; set cameras: {list(self.cfg.cameras)}")
+
+    def reset(self) -> None:
+        self._fingers_open = None
+
+    def _gripper_command(self, predicted: np.ndarray) -> float:
+        level = float(np.mean(predicted[:max(1, len(predicted) // 2)]))
+        if self._fingers_open is None:
+            self._fingers_open = level >= (OPEN_ABOVE + CLOSE_BELOW) / 2
+        elif self._fingers_open and level < CLOSE_BELOW:
+            self._fingers_open = False
+        elif not self._fingers_open and level > OPEN_ABOVE:
+            self._fingers_open = True
+        return FINGERS_OPEN if self._fingers_open else FINGERS_CLOSED
 
     @property
     def description(self) -> str:
@@ -50,5 +66,5 @@ class BCPolicy(Policy):
         proprio = torch.from_numpy(self.normalizer.encode_proprio(observation.tcp_pose, observation.gripper))
         actions = self.model(images, proprio, word_ids(self.cfg, [observation.instruction]))
         poses, gripper = self.normalizer.decode_chunk(actions[0].numpy(), observation.tcp_pose)
-        gripper = np.where(gripper >= GRIPPER_OPEN_THRESHOLD, FINGERS_OPEN, FINGERS_CLOSED)
+        gripper = np.full(len(gripper), self._gripper_command(gripper))
         return PolicyOutput(chunk=ActionChunk(stamp=observation.stamp, dt=self.cfg.dt, poses=poses, gripper=gripper))
