@@ -2,6 +2,7 @@
 inference and the episode video node over rclpy; the summary JSON and the mp4s it writes."""
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -67,3 +68,23 @@ def test_a_folder_that_is_no_checkpoint_stops_before_any_episode_with_one_line(t
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: --model ")
     assert "not a BC checkpoint" in result.stderr and "video-policy train-bc" in result.stderr
+
+
+def test_a_controller_that_cannot_start_fails_that_episode_only(tmp_path, monkeypatch):
+    """One episode's arm connection failing (as under heavy load) is recorded; the sim world child is stopped."""
+    from video_policy_ros.config import ControllerConfig, InferenceConfig, SimWorldConfig
+    from video_policy_ros.control.arm import ArmError
+    from video_policy_ros.nodes import controller_node
+    from video_policy_ros.nodes.episode_runner import EpisodeSpec, run_episode
+
+    def refuse(*args, **kwargs):
+        raise ArmError("lost the robot's state stream: libfranka: UDP receive: Timeout")
+
+    monkeypatch.setattr(controller_node, "ControllerNode", refuse)
+    ip = robot_ip_for_this_process()
+    spec = EpisodeSpec(SimWorldConfig(seed=1, robot_ip=ip), ControllerConfig(robot_ip=ip), InferenceConfig(),
+                       video_path=tmp_path / "episode.mp4")
+    outcome = run_episode(spec)
+    assert outcome.result is None and outcome.error.startswith("controller: lost the robot's state stream")
+    assert outcome.video == tmp_path / "episode.mp4" and outcome.chunks == 0
+    assert not multiprocessing.active_children(), "the sim world child outlived its episode"

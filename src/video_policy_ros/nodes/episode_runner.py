@@ -20,6 +20,7 @@ from trajectory_msgs.msg import MultiDOFJointTrajectory
 
 from video_policy_ros.config import ControllerConfig, InferenceConfig, SimWorldConfig
 from video_policy_ros.data.video import VideoRecorder
+from video_policy_ros.errors import StackError
 from video_policy_ros.evaluation.episode_video import side_by_side
 from video_policy_ros.nodes import conversions as conv
 from video_policy_ros.nodes.base import StackNode
@@ -103,8 +104,12 @@ def run_episode(spec: EpisodeSpec) -> EpisodeOutcome:
             return EpisodeOutcome(None, time.monotonic() - started, 0, None, "the sim world failed to start")
         rclpy.init(args=["--ros-args", "--log-level", "warn"], context=context)  # info lines would bury the progress bar
         video_node = EpisodeVideoNode(spec, context=context)
-        nodes = [video_node, ControllerNode(spec.controller, context=context),
-                 InferenceNode(spec.inference, context=context)]
+        nodes = [video_node]
+        try:
+            nodes.append(ControllerNode(spec.controller, context=context))
+        except StackError as exc:  # e.g. the arm's state stream timed out on a loaded machine: this episode only
+            return EpisodeOutcome(None, time.monotonic() - started, 0, video_node.finish(), f"controller: {exc}")
+        nodes.append(InferenceNode(spec.inference, context=context))
         executor = MultiThreadedExecutor(num_threads=4, context=context)
         for node in nodes:
             executor.add_node(node)
