@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("video_policy_ros.data.convert", "convert bags and mp4 videos into the training dataset"),
     "export": ("video_policy_ros.runtime.export", "export a checkpoint's denoiser + VAE decoder to ONNX with a manifest"),
     "build-engine": ("video_policy_ros.runtime.tensorrt_backend", "build (or reuse) the TensorRT FP16 engines of a checkpoint"),
+    "eval": ("video_policy_ros.evaluation.evaluate", "success rate of a policy on held-out sim seeds, through the ROS graph"),
+    "train-bc": ("video_policy_ros.model.bc_train", "train the behaviour-cloning baseline (small CNN + MLP head)"),
 }
 
 

@@ -67,21 +67,29 @@ class _Strict(BaseModel):
 
 
 class SimCameraConfig(_Strict):
-    name: str
-    width: int = Field(320, ge=16, le=1920)
-    height: int = Field(240, ge=16, le=1080)
-    fps: PositiveFloat = 15.0
-    fovy_deg: float = Field(55.0, gt=5, lt=170)
-    mount: Literal["world", "hand"] = "world"
-    position: tuple[float, float, float] = (1.25, 0.0, 0.65)
-    look_at: tuple[float, float, float] = (0.45, 0.0, 0.05)
+    name: str = Field(description="publishes /cameras/<name>/image_raw and camera_info")
+    width: int = Field(320, ge=16, le=1920, description="pixels")
+    height: int = Field(240, ge=16, le=1080, description="pixels")
+    fps: PositiveFloat = Field(15.0, description="render rate")
+    fovy_deg: float = Field(50.0, gt=5, lt=170, description="vertical field of view, degrees")
+    mount: Literal["world", "hand"] = Field("world", description="world: fixed; hand: moves with the FR3's hand")
+    position: tuple[float, float, float] = Field(
+        (1.0, 0.0, 0.55), description="m, in fr3_link0 (world) or in the hand's frame (hand)"
+    )
+    look_at: tuple[float, float, float] = Field(
+        (0.45, 0.0, 0.10), description="world mount: the point the camera looks at (fr3_link0, m)"
+    )
 
 
 class TaskConfig(_Strict):
-    colors: tuple[str, ...] = ("red", "green", "blue")
-    target: str | None = Field(None, description="cube colour to touch; None picks one per episode from the seed")
-    success_distance: PositiveFloat = 0.03
-    timeout_s: PositiveFloat = 60.0
+    kind: Literal["touch", "place", "mixed"] = Field(
+        "touch", description="touch: touch the named cube; place: put it in the bowl (needs the gripper); "
+        "mixed: one of the two per episode, picked from the seed"
+    )
+    colors: tuple[str, ...] = Field(("red", "green", "blue"), description="one cube per colour")
+    target: str | None = Field(None, description="cube colour the task names; None picks one per episode from the seed")
+    success_distance: PositiveFloat = Field(0.03, description="touch: m, TCP to the target cube's top face centre")
+    timeout_s: PositiveFloat = Field(60.0, description="the episode fails when it is not solved after this long")
 
     @model_validator(mode="after")
     def _target_is_a_cube(self) -> "TaskConfig":
@@ -196,8 +204,10 @@ class ControllerConfig(_Strict):
 
 class InferenceConfig(_Strict):
     use_sim: bool = Field(True, description="the robot is the simulated FR3 (false: a real arm)")
-    policy: Literal["scripted_expert", "video_policy"] = "scripted_expert"
-    model: InputPath | None = Field(None, description="checkpoint folder for policy=video_policy")
+    policy: Literal["scripted_expert", "video_policy", "bc"] = Field(
+        "scripted_expert", description="scripted_expert (sim only, privileged), video_policy or bc"
+    )
+    model: InputPath | None = Field(None, description="checkpoint folder for policy=video_policy or policy=bc")
     cameras: tuple[str, ...] = ("front", "wrist")
     rate_hz: float = Field(20.0, gt=0, le=100.0, description="how often the node checks whether the next chunk is due")
     publish_predicted_video: bool = Field(True, description="video_policy: decode and publish the predicted frames")
@@ -262,9 +272,9 @@ class InferenceConfig(_Strict):
                 "policy 'scripted_expert' reads the simulated scene's hidden state and cannot drive a real arm "
                 "(use_sim is false): use policy 'video_policy' with a model"
             )
-        if self.policy == "video_policy":
+        if self.policy in ("video_policy", "bc"):
             if self.model is None:
-                raise ValueError("policy 'video_policy' needs model: <checkpoint folder>")
+                raise ValueError(f"policy '{self.policy}' needs model: <checkpoint folder>")
             if not self.model.exists():
                 raise ValueError(f"model checkpoint folder not found: {self.model}")
         return self

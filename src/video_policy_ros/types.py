@@ -19,6 +19,8 @@ FR3_ARM_JOINTS = tuple(f"fr3_joint{i}" for i in range(1, 8))
 FR3_FINGER_JOINT = "fr3_finger_joint1"
 TCP_FRAME = "fr3_hand_tcp"
 BASE_FRAME = "fr3_link0"
+FINGERS_OPEN = 0.04  # fr3_finger_joint1 of the Franka hand fully open (8 cm between the fingers)
+FINGERS_CLOSED = 0.0  # closed; closing on an object stops at its half width and squeezes it
 
 
 def camera_optical_frame(camera: str) -> str:

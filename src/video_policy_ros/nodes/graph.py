@@ -32,8 +32,8 @@ from video_policy_ros.errors import StackError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--use-sim", action=argparse.BooleanOptionalAction, default=True, help="run the sim world (default) or real camera drivers")
     parser.add_argument("--robot-ip", help="FR3 address (default: the controller YAML; the sim world serves 127.0.0.1)")
-    parser.add_argument("--policy", choices=["scripted_expert", "video_policy"], help="override the inference YAML")
-    parser.add_argument("--model", type=Path, help="checkpoint folder for --policy video_policy")
+    parser.add_argument("--policy", choices=["scripted_expert", "video_policy", "bc"], help="override the inference YAML")
+    parser.add_argument("--model", type=Path, help="checkpoint folder for --policy video_policy or bc")
     parser.add_argument("--cameras", help="comma-separated camera names, e.g. front,wrist")
     parser.add_argument("--num-steps", type=int, help="video_policy: sampler steps")
     parser.add_argument("--guidance", type=float, help="video_policy: classifier-free guidance (1 = off)")
@@ -128,26 +128,35 @@ def run(args: argparse.Namespace) -> int:
             sim.join(timeout=10)
 
 
-def _sim_world_process(config: SimWorldConfig, ready) -> None:
+def _sim_world_process(config: SimWorldConfig, ready, results=None) -> None:
     from video_policy_ros.nodes.params import run_node
     from video_policy_ros.nodes.sim_world_node import SimWorldNode
 
+    built: list[SimWorldNode] = []
+
     def build() -> SimWorldNode:
-        node = SimWorldNode(config)
+        built.append(SimWorldNode(config))
         ready.set()
-        return node
+        return built[0]
 
-    sys.exit(run_node(build))
+    code = run_node(build)
+    if results is not None:  # the episode's TaskResult for the parent (None: it never ended)
+        results.put(built[0].world.result if built else None)
+    sys.exit(code)
 
 
-def start_sim_world(config: SimWorldConfig):
-    """The sim world node in a child process that exits when the episode ends."""
+def start_sim_world(config: SimWorldConfig, results=None):
+    """The sim world node in a child process that exits when the episode ends.
+
+    ``results``: a queue from the same (spawn) context that receives the episode's TaskResult.
+    """
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")  # no forked rclpy/mujoco state
     ready = ctx.Event()
     process = ctx.Process(
-        target=_sim_world_process, args=(config.model_copy(update={"exit_on_done": True}), ready), name="sim_world"
+        target=_sim_world_process, args=(config.model_copy(update={"exit_on_done": True}), ready, results),
+        name="sim_world",
     )
     process.start()
     process.ready = ready

@@ -25,6 +25,10 @@ def build_policy(config: InferenceConfig) -> Policy:
             num_steps=config.num_steps if isinstance(config.num_steps, int) else None, guidance=config.guidance,
             backend=config.backend, settings=settings,
         )
+    if config.policy == "bc":
+        from video_policy_ros.policies.bc import BCPolicy
+
+        return BCPolicy(config.model, expected_cameras=config.cameras)
     raise ValueError(f"unknown policy '{config.policy}'")  # unreachable: the config validates names
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from video_policy_ros.config import ControllerConfig, SimWorldConfig, default_config_path, load_yaml
 from video_policy_ros.data.episode import Episode
+from video_policy_ros.errors import StackError
 
 SETTLE_AFTER_DONE_S = 1.0  # keep recording after success so episodes show the touch itself
 
@@ -28,11 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=10.0, help="recording rate (frames and poses)")
     parser.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), help="camera resolution to record")
     parser.add_argument("--robot-ip", default="127.0.0.1")
+    parser.add_argument("--task", choices=["touch", "place", "mixed"], help="override task.kind of sim_world.yaml")
+
+
+class DemoAborted(StackError):
+    """A demonstration stopped before its end (the controller refused the expert's chunks)."""
 
 
 def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, fps: float) -> Episode:
     from video_policy_ros.nodes.controller_node import build_control_loop  # noqa: PLC0415 (franky on demand)
-    from video_policy_ros.sim.expert import ScriptedExpert
+    from video_policy_ros.control.commander import ChunkRejected
+    from video_policy_ros.sim.expert import make_expert
     from video_policy_ros.sim.world import SimWorld
     from video_policy_ros.types import CameraFrame
 
@@ -43,7 +50,7 @@ def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, f
         loop = build_control_loop(controller, on_state=lambda state: None)
         loop.start()
         try:
-            expert = ScriptedExpert(world.layout)
+            expert = make_expert(world.layout)
             while len(latest) < len(frames):
                 world.check()
                 time.sleep(0.01)
@@ -55,7 +62,10 @@ def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, f
                     end = now + SETTLE_AFTER_DONE_S
                 current = loop.latest_state
                 if now >= next_plan:
-                    loop.submit_chunk(expert.plan(current.tcp_pose, current.stamp))
+                    try:
+                        loop.submit_chunk(expert.plan(current.tcp_pose, current.gripper, current.stamp))
+                    except ChunkRejected as exc:  # e.g. a robot fault latched a stop: this demo is lost
+                        raise DemoAborted(f"seed {world_config.seed}: {exc}") from None
                     next_plan += 0.5
                 if now >= next_sample:
                     for cam in frames:
@@ -83,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("MUJOCO_GL", "egl")
     base = load_yaml(SimWorldConfig, default_config_path("sim_world"), {"robot_ip": args.robot_ip, "record_camera": None})
+    if args.task:
+        base = base.model_copy(update={"task": base.task.model_copy(update={"kind": args.task})})
     if args.size:
         w, h = args.size
         base = base.model_copy(update={"cameras": tuple(c.model_copy(update={"width": w, "height": h}) for c in base.cameras)})
@@ -90,7 +102,11 @@ def run(args: argparse.Namespace) -> int:
     successes = 0
     for i in tqdm(range(args.episodes), desc="demonstrations", unit="episode"):
         seed = args.first_seed + i
-        episode = record_episode(base.model_copy(update={"seed": seed}), controller, args.fps)
+        try:
+            episode = record_episode(base.model_copy(update={"seed": seed}), controller, args.fps)
+        except DemoAborted as exc:  # not saved: an aborted demo is no demonstration; the others go on
+            tqdm.write(f"aborted, not saved: {exc}")
+            continue
         successes += bool(episode.success)
         path = episode.save(args.out / f"episode_{seed:05d}.npz")
         tqdm.write(f"{path}: {len(episode)} steps, {episode.instruction}, success={episode.success}")

@@ -1,9 +1,12 @@
-"""Scripted expert for the touch task: solves it from privileged state (the scene layout).
+"""Scripted experts: solve the tasks from privileged state (the scene layout).
 
-It is a planner, not a controller: given the current TCP pose it returns the next
-chunk of timed absolute targets — above the target cube, then straight down to
-its top face with the gripper closed. Used for demonstrations and as the sim-only
-policy in the inference node.
+They are planners, not controllers: given the measured TCP pose and finger
+position they return the next chunk of timed absolute targets, which the
+controller tracks like any policy's chunk.
+
+- touch: above the target cube, then straight down to its top face, fingers closed.
+- place: above the cube with the fingers open, down to grasp height, close and wait
+  until the fingers rest on the cube, lift, carry above the bowl, lower, open, retreat.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from video_policy_ros.geometry import interpolate_pose, quat_to_rotvec, quat_multiply, quat_conjugate
-from video_policy_ros.sim.scene import SceneLayout
+from video_policy_ros.geometry import interpolate_pose, quat_conjugate, quat_multiply, quat_to_rotvec
+from video_policy_ros.sim.scene import CUBE_HALF_SIZE, SceneLayout, bowl_floor_top
 from video_policy_ros.sim.task import target_top
-from video_policy_ros.types import ActionChunk
+from video_policy_ros.types import FINGERS_CLOSED, FINGERS_OPEN, ActionChunk
 
 # Hand pointing straight down (fr3_hand_tcp z axis along -z of fr3_link0), fingers along y.
 TOP_DOWN = np.array([1.0, 0.0, 0.0, 0.0])
@@ -27,42 +30,117 @@ class ExpertParams:
     angular_speed: float = 0.5  # rad/s
     hover_height: float = 0.10  # m above the cube's top face before descending
     touch_depth: float = 0.005  # m the TCP aims below the top face, so contact is certain
+    grasp_offset: float = 0.005  # m the TCP stays above the cube's centre when grasping
+    carry_height: float = 0.18  # m: TCP height while carrying, the cube clears the other cubes and the bowl
+    release_clearance: float = 0.01  # m between the cube and the bowl floor when the fingers open
+    arrived_tolerance: float = 0.006  # m: at a waypoint
+    grasp_settle_s: float = 0.8  # s the fingers must have been closing before the cube counts as held
     chunk_steps: int = 32
     dt: float = 0.1
 
 
-class ScriptedExpert:
+def timed_path(start: np.ndarray, waypoints: list[np.ndarray], params: ExpertParams) -> np.ndarray:
+    """``(chunk_steps, 7)`` poses every ``dt`` along start → waypoints at constant speed, then holding."""
+    segments = [start] + waypoints
+    durations = []
+    for a, b in zip(segments[:-1], segments[1:]):
+        angle = np.linalg.norm(quat_to_rotvec(quat_multiply(b[3:], quat_conjugate(a[3:]))))
+        durations.append(max(np.linalg.norm(b[:3] - a[:3]) / params.speed, angle / params.angular_speed, 1e-6))
+    ends = np.cumsum(durations)
+    poses = []
+    for k in range(1, params.chunk_steps + 1):
+        t = k * params.dt
+        i = int(np.searchsorted(ends, t))
+        if i >= len(durations):
+            poses.append(segments[-1])
+            continue
+        start_t = ends[i] - durations[i]
+        poses.append(interpolate_pose(segments[i], segments[i + 1], (t - start_t) / durations[i]))
+    return np.array(poses)
+
+
+def _pose(position: np.ndarray) -> np.ndarray:
+    return np.concatenate([position, TOP_DOWN])
+
+
+def _above(tcp_pose: np.ndarray, goal: np.ndarray, height: float, tolerance: float) -> bool:
+    """The TCP is over ``goal`` (xy) and not higher than ``height``: the next move is straight down."""
+    return bool(np.linalg.norm(tcp_pose[:2] - goal[:2]) < tolerance and tcp_pose[2] <= height + tolerance)
+
+
+class TouchExpert:
     def __init__(self, layout: SceneLayout, params: ExpertParams = ExpertParams()):
-        self.layout = layout
-        self.params = params
+        self.layout, self.params = layout, params
 
     def waypoints(self, tcp_pose: np.ndarray) -> list[np.ndarray]:
         """Remaining poses to visit from ``tcp_pose``: hover point, then the touch point."""
         p = self.params
         top = target_top(self.layout.cube_positions[self.layout.target])
-        hover = np.concatenate([top + [0, 0, p.hover_height], TOP_DOWN])
-        touch = np.concatenate([top - [0, 0, p.touch_depth], TOP_DOWN])
-        horizontal_error = np.linalg.norm(tcp_pose[:2] - top[:2])
-        # Once above the cube, descend; otherwise go to the hover point first.
-        return [touch] if horizontal_error < 0.01 and tcp_pose[2] <= hover[2] + 0.01 else [hover, touch]
+        hover = _pose(top + [0, 0, p.hover_height])
+        touch = _pose(top - [0, 0, p.touch_depth])
+        return [touch] if _above(tcp_pose, top, hover[2], 0.01) else [hover, touch]
 
-    def plan(self, tcp_pose: np.ndarray, stamp: float) -> ActionChunk:
-        """Constant-speed path through the waypoints, sampled every ``dt``."""
+    def plan(self, tcp_pose: np.ndarray, finger_position: float, stamp: float) -> ActionChunk:
+        poses = timed_path(tcp_pose, self.waypoints(tcp_pose), self.params)
+        gripper = np.full(len(poses), FINGERS_CLOSED)  # the fingertips touch the cube
+        return ActionChunk(stamp=stamp, dt=self.params.dt, poses=poses, gripper=gripper)
+
+
+class PlaceExpert:
+    """Pick the target cube and put it in the bowl. Remembers only whether it has grasped."""
+
+    def __init__(self, layout: SceneLayout, params: ExpertParams = ExpertParams()):
+        self.layout, self.params = layout, params
+        self.grasped = False
+        self._closing_since: float | None = None
+
+    def _holding(self, finger_position: float) -> bool:
+        # Closed on nothing the fingers reach 0; resting on the cube they stop at its half width.
+        return CUBE_HALF_SIZE - 0.008 <= finger_position <= CUBE_HALF_SIZE + 0.003
+
+    def plan(self, tcp_pose: np.ndarray, finger_position: float, stamp: float) -> ActionChunk:
         p = self.params
-        segments = [tcp_pose] + self.waypoints(tcp_pose)
-        durations = []
-        for a, b in zip(segments[:-1], segments[1:]):
-            angle = np.linalg.norm(quat_to_rotvec(quat_multiply(b[3:], quat_conjugate(a[3:]))))
-            durations.append(max(np.linalg.norm(b[:3] - a[:3]) / p.speed, angle / p.angular_speed, 1e-6))
-        ends = np.cumsum(durations)
-        poses = []
-        for k in range(1, p.chunk_steps + 1):
-            t = k * p.dt
-            i = int(np.searchsorted(ends, t))
-            if i >= len(durations):
-                poses.append(segments[-1])
-                continue
-            start = ends[i] - durations[i]
-            poses.append(interpolate_pose(segments[i], segments[i + 1], (t - start) / durations[i]))
-        gripper = np.zeros(p.chunk_steps)  # closed: the fingertips touch the cube
-        return ActionChunk(stamp=stamp, dt=p.dt, poses=np.array(poses), gripper=gripper)
+        if not self.grasped and self._closing_since is not None and self._holding(finger_position):
+            self.grasped = stamp - self._closing_since >= p.grasp_settle_s
+        if not self.grasped:
+            waypoints, gripper = self._pick(tcp_pose, stamp)
+        elif self._holding(finger_position) or finger_position < CUBE_HALF_SIZE:
+            waypoints, gripper = self._carry(tcp_pose)
+        else:  # released: move up and away so the cube rests in the bowl on its own
+            bowl = self.layout.bowl_position
+            waypoints, gripper = [_pose(np.array([bowl[0], bowl[1], p.carry_height]))], FINGERS_OPEN
+        poses = timed_path(tcp_pose, waypoints, p)
+        return ActionChunk(stamp=stamp, dt=p.dt, poses=poses, gripper=np.full(len(poses), gripper))
+
+    def _pick(self, tcp_pose: np.ndarray, stamp: float) -> tuple[list[np.ndarray], float]:
+        p = self.params
+        cube = self.layout.cube_positions[self.layout.target]
+        grasp = _pose(cube + [0, 0, p.grasp_offset])
+        if np.linalg.norm(tcp_pose[:3] - grasp[:3]) < p.arrived_tolerance:
+            if self._closing_since is None:
+                self._closing_since = stamp
+            return [grasp], FINGERS_CLOSED
+        self._closing_since = None
+        hover = _pose(target_top(cube) + [0, 0, p.hover_height])
+        return ([grasp] if _above(tcp_pose, cube, hover[2], 0.01) else [hover, grasp]), FINGERS_OPEN
+
+    def _carry(self, tcp_pose: np.ndarray) -> tuple[list[np.ndarray], float]:
+        p = self.params
+        bowl = self.layout.bowl_position
+        release_z = bowl_floor_top(bowl) + CUBE_HALF_SIZE + p.release_clearance + p.grasp_offset
+        release = _pose(np.array([bowl[0], bowl[1], release_z]))
+        if np.linalg.norm(tcp_pose[:3] - release[:3]) < p.arrived_tolerance:
+            return [release], FINGERS_OPEN
+        above_bowl = _pose(np.array([bowl[0], bowl[1], p.carry_height]))
+        if _above(tcp_pose, bowl, p.carry_height, 0.01):
+            return [release], FINGERS_CLOSED
+        lift = _pose(np.array([tcp_pose[0], tcp_pose[1], p.carry_height]))
+        return [lift, above_bowl, release], FINGERS_CLOSED
+
+
+ScriptedExpert = TouchExpert | PlaceExpert
+
+
+def make_expert(layout: SceneLayout, params: ExpertParams = ExpertParams()) -> ScriptedExpert:
+    """The expert for the layout's task."""
+    return PlaceExpert(layout, params) if layout.task == "place" else TouchExpert(layout, params)

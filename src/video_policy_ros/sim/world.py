@@ -20,8 +20,8 @@ import numpy as np
 
 from video_policy_ros.config import SimWorldConfig
 from video_policy_ros.errors import StackError
-from video_policy_ros.sim.scene import HAND_BODY, TCP_OFFSET_IN_HAND, SceneLayout, add_scene, sample_layout
-from video_policy_ros.sim.task import TaskResult, is_success, touch_distance
+from video_policy_ros.sim.scene import FINGER_JOINT, HAND_BODY, TCP_OFFSET_IN_HAND, SceneLayout, add_scene, sample_layout
+from video_policy_ros.sim.task import SceneState, TaskResult, check
 from video_policy_ros.types import CameraFrame
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,7 @@ class SimWorld:
         due = {name: time.time() for name in renderers}
         hand_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, HAND_BODY)
         cube_ids = {c: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"cube_{c}") for c in self.layout.cube_positions}
+        finger_qpos = model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, FINGER_JOINT)]
         task_period, task_due = 0.05, time.time()
         try:
             while not self._stop.is_set():
@@ -156,7 +157,7 @@ class SimWorld:
                 data.qpos[:] = snapshot.qpos
                 mujoco.mj_kinematics(model, data)
                 if task_due <= next_due:
-                    self._evaluate_task(data, hand_id, cube_ids, snapshot.stamp)
+                    self._evaluate_task(data, hand_id, cube_ids, finger_qpos, snapshot.stamp)
                     task_due += task_period
                     continue
                 mujoco.mj_camlight(model, data)
@@ -170,16 +171,16 @@ class SimWorld:
             for r in renderers.values():
                 r.close()
 
-    def _evaluate_task(self, data: mujoco.MjData, hand_id: int, cube_ids: dict[str, int], stamp: float) -> None:
+    def _evaluate_task(self, data: mujoco.MjData, hand_id: int, cube_ids: dict[str, int], finger_qpos: int,
+                       stamp: float) -> None:
         if self.done.is_set():
             return
         tcp = data.xpos[hand_id] + data.xmat[hand_id].reshape(3, 3)[:, 2] * TCP_OFFSET_IN_HAND
         cubes = {c: data.xpos[i].copy() for c, i in cube_ids.items()}
-        distance = touch_distance(self.layout, cubes, tcp)
+        outcome = check(self.layout, SceneState(tcp, cubes, float(data.qpos[finger_qpos])), self.config.task.success_distance)
         elapsed = stamp - self._start_time
-        success = is_success(distance, self.config.task.success_distance)
-        if success or elapsed > self.config.task.timeout_s:
-            self._result = TaskResult(success, elapsed, self.layout.target, distance)
+        if outcome.success or elapsed > self.config.task.timeout_s:
+            self._result = TaskResult(outcome.success, elapsed, self.layout.instruction, outcome.distance_m)
             self.done.set()
 
     @property
