@@ -50,6 +50,8 @@ def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, f
         loop = build_control_loop(controller, on_state=lambda state: None)
         loop.start()
         try:
+            if not loop.wait_until_running(controller.connect_timeout_s):
+                raise DemoAborted(f"seed {world_config.seed}: no robot state from the sim world ({loop.fatal})")
             expert = make_expert(world.layout)
             while len(latest) < len(frames):
                 world.check()
