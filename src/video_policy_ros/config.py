@@ -228,7 +228,7 @@ class InferenceConfig(_Strict):
     )
     torch_compile: bool = Field(False, description="torch backend: torch.compile the denoiser (slow first call)")
     onnxruntime_provider: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
-        "auto", description="onnxruntime backend: execution provider (auto: cuda on a GPU, else cpu)"
+        "auto", description="onnxruntime backend: execution provider (auto: cuda on a GPU with onnxruntime-gpu, else cpu)"
     )
     cache_dir: Path | None = Field(
         None, description="exported ONNX graphs and TensorRT engines, keyed by hashes (None: ~/.cache/video_policy_ros)"

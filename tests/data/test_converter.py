@@ -41,7 +41,7 @@ def test_conversion_is_deterministic_to_the_byte_and_writes_stats(tmp_path):
 def test_model_config_sets_frame_size_and_cameras(tmp_path):
     bags = tmp_path / "bags"
     write_bag(bags, seconds=1.0)
-    (tmp_path / "tiny.yaml").write_text("preset: tiny\ncameras: [wrist]\n")
+    (tmp_path / "tiny.yaml").write_text("preset: tiny\ncameras: [wrist]\nlead_camera: wrist\n")
     assert cli(["convert", str(bags), "--out", str(tmp_path / "ds"), "--model-config", str(tmp_path / "tiny.yaml")]) == 0
     (episode_file,) = (tmp_path / "ds").glob("*.npz")
     assert {c: f.shape for c, f in Episode.load(episode_file).frames.items()} == {"wrist": (11, 16, 16, 3)}

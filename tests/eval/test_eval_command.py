@@ -78,7 +78,7 @@ def test_a_controller_that_cannot_start_fails_that_episode_only(tmp_path, monkey
     from video_policy_ros.nodes.episode_runner import EpisodeSpec, run_episode
 
     def refuse(*args, **kwargs):
-        raise ArmError("lost the robot's state stream: libfranka: UDP receive: Timeout")
+        raise ArmError("network", "lost the robot's state stream: libfranka: UDP receive: Timeout")
 
     monkeypatch.setattr(controller_node, "ControllerNode", refuse)
     ip = robot_ip_for_this_process()

@@ -60,4 +60,4 @@ def test_inference_node_publishes_chunks_and_predicted_video(checkpoint):
     assert np.allclose(np.linalg.norm(chunk.poses[:, 3:], axis=1), 1.0, atol=1e-6)
     assert np.all(np.linalg.norm(chunk.poses[:, :3] - TCP[:3], axis=1) < 0.5), "targets must be absolute, near the TCP"
     strip = received["video"][0]
-    assert strip.encoding == "rgb8" and strip.width == 5 * strip.height  # 1 + 4 frames side by side
+    assert strip.encoding == "rgb8" and strip.width == 4 * strip.height  # the 4 predicted frames side by side

@@ -18,6 +18,9 @@ from video_policy_ros.runtime.export import denoiser_example
 from video_policy_ros.types import CameraFrame, Observation
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+# The fp32 reference must be fp32: cuDNN's default TF32 convolutions differ from it by ~3e-4.
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
 # fp32 backends agree to float rounding; half precision is compared against fp32 with its own resolution.
 TOLERANCE = {"fp32": 1e-4, "fp16": 5e-2, "bf16": 2e-1}
 

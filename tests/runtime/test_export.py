@@ -89,10 +89,12 @@ def test_svd_vae_decoder_of_the_paper_architecture_exports_and_matches(tmp_path)
                                  vae=VAEConfig(kind="svd", latent_channels=4, block_out_channels=(32, 64), layers_per_block=1))
     model = VideoPolicyModel(cfg).eval()
     meta = CheckpointMeta(dt=0.1, data_fingerprint="test", step=0, mode="video", cameras=cfg.cameras,
-                          image_size=cfg.image_size, action_representation="delta", action_horizon=32)
+                          image_size=cfg.image_size, action_representation=cfg.action.representation,
+                          action_horizon=cfg.action.horizon)
     manifest = export_checkpoint(save_checkpoint(tmp_path / "svd", model, meta, None), tmp_path / "onnx")
-    assert manifest.decoder.inputs[0].shape == (1, 5, 4, 16, 16) and manifest.decoder.outputs[0].shape == (1, 5, 3, 32, 32)
-    latents = torch.randn(1, 5, 4, 16, 16)
+    frames = cfg.num_frames
+    assert manifest.decoder.inputs[0].shape == (1, frames, 4, 16, 16)
+    latents = torch.randn(1, frames, 4, 16, 16)
     error = float((OnnxRuntimeBackend(tmp_path / "onnx", "cpu").decode(latents) - model.decode(latents)).abs().max())
     print(f"SVD VAE decoder max abs error {error:.2e}")
     assert error < PARITY_TOLERANCE

@@ -29,6 +29,7 @@ def test_expert_grasps_lifts_and_places_the_cube_in_the_bowl():
         cube_qpos = int(model.jnt_qposadr[joint])
         loop = build_control_loop(ControllerConfig(robot_ip=ip), on_state=lambda state: None)
         loop.start()
+        assert loop.wait_until_running(30.0), f"no robot state from the sim world: {loop.fatal}"
         carried = []  # (cube height above the table, finger position) while the expert holds the cube
         try:
             expert = make_expert(world.layout)

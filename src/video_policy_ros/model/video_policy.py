@@ -114,7 +114,9 @@ class VideoPolicyModel(nn.Module):
         training and inference; the U-Net is told its level by the third added time id).
         """
         if self.cfg.edm.cond_noise_aug:
-            noise = torch.randn(current.shape, generator=generator, device=current.device, dtype=current.dtype)
+            # Drawn where the generator lives (the trainer's is a CPU one, for the data loader too).
+            where = generator.device if generator is not None else current.device
+            noise = torch.randn(current.shape, generator=generator, device=where, dtype=current.dtype).to(current.device)
             current = current + self.cfg.edm.cond_noise_aug * noise
         z = self.vae.encode_condition(current.flatten(0, 1)).unflatten(0, current.shape[:2])
         z = z.repeat_interleave(self.cfg.frames_per_camera, dim=1)

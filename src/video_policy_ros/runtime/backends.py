@@ -187,7 +187,11 @@ def exported_folder(checkpoint: str | Path, settings: BackendSettings) -> Path:
 def _onnxruntime_provider(settings: BackendSettings) -> str:
     if settings.onnxruntime_provider != "auto":
         return settings.onnxruntime_provider
-    return "cuda" if settings.torch_device.type == "cuda" else "cpu"
+    import onnxruntime
+
+    # auto: the GPU where this onnxruntime build can use it (onnxruntime-gpu), else the CPU.
+    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    return "cuda" if settings.torch_device.type == "cuda" and has_cuda else "cpu"
 
 
 def build_backend(name: str, model, checkpoint: str | Path, settings: BackendSettings) -> DenoiserBackend:
