@@ -101,6 +101,16 @@ class Launch:
     def ros2(self, *args: str) -> subprocess.CompletedProcess:
         return ros2(*args, env=self.env)
 
+    def ros2_until_ok(self, *args: str, ok=lambda result: result.returncode == 0, tries: int = 5):
+        """A ros2 CLI call without the daemon discovers the graph anew each time; on a loaded machine the
+        node can be missed ("Node not found"): ask again, as a user would."""
+        for _ in range(tries):
+            result = self.ros2(*args)
+            if ok(result):
+                return result
+            time.sleep(1.0)
+        return result
+
     def assert_no_process_left(self) -> None:
         try:
             os.killpg(self.process.pid, 0)
