@@ -99,18 +99,21 @@ class TaskConfig(_Strict):
 
 
 class SimWorldConfig(_Strict):
-    seed: int = 0
-    robot_ip: str = "127.0.0.1"
-    cameras: tuple[SimCameraConfig, ...] = (
-        SimCameraConfig(name="front"),
-        SimCameraConfig(name="wrist", mount="hand", fovy_deg=75.0, position=(0.06, 0.0, 0.02)),
+    seed: int = Field(0, description="scene layout, target and task are a function of the seed")
+    robot_ip: str = Field("127.0.0.1", description="loopback address the simulated FR3 serves libfranka on")
+    cameras: tuple[SimCameraConfig, ...] = Field(
+        (
+            SimCameraConfig(name="front"),
+            SimCameraConfig(name="wrist", mount="hand", fovy_deg=75.0, position=(0.06, 0.0, 0.02)),
+        ),
+        description="rendered cameras, published as /cameras/<name>/...",
     )
-    shadows: bool = False
-    task: TaskConfig = TaskConfig()
-    record_camera: str | None = "front"
+    shadows: bool = Field(False, description="render shadows (roughly doubles CPU render time)")
+    task: TaskConfig = Field(TaskConfig(), description="the episode's task and its success check")
+    record_camera: str | None = Field("front", description="camera written to output_dir as mp4 (null: none)")
     output_dir: OutputPath = Field(Path("outputs"), description="episode videos; relative to the data home")
-    exit_on_done: bool = False
-    publish_task: bool = True
+    exit_on_done: bool = Field(False, description="stop the node when the episode ends (exit 0 on success)")
+    publish_task: bool = Field(True, description="act as the operator: publish the instruction on /task")
 
     @field_validator("cameras")
     @classmethod
@@ -186,7 +189,7 @@ class ControllerConfig(_Strict):
         description="robot error kinds cleared automatically (recover_from_errors) once at rest",
     )
     max_recovery_attempts: int = Field(3, ge=0, le=20, description="automatic recoveries per stop; then /controller/reset")
-    workspace: WorkspaceConfig = WorkspaceConfig()
+    workspace: WorkspaceConfig = Field(WorkspaceConfig(), description="box every chunk point must lie in (fr3_link0)")
     connect_timeout_s: float = Field(30.0, gt=0, le=600.0, description="retry the robot connection this long before exiting, s")
     realtime: bool = Field(False, description="real FR3 on a PREEMPT_RT kernel: run the libfranka loop at RT priority")
     gripper_speed: float = Field(0.1, gt=0, le=0.2, description="finger opening speed, m/s")
@@ -208,7 +211,7 @@ class InferenceConfig(_Strict):
         "scripted_expert", description="scripted_expert (sim only, privileged), video_policy or bc"
     )
     model: InputPath | None = Field(None, description="checkpoint folder for policy=video_policy or policy=bc")
-    cameras: tuple[str, ...] = ("front", "wrist")
+    cameras: tuple[str, ...] = Field(("front", "wrist"), description="cameras the policy reads, in its order")
     rate_hz: float = Field(20.0, gt=0, le=100.0, description="how often the node checks whether the next chunk is due")
     publish_predicted_video: bool = Field(True, description="video_policy: decode and publish the predicted frames")
     predicted_video_rate_hz: float = Field(
@@ -247,7 +250,7 @@ class InferenceConfig(_Strict):
     frame_sync_tolerance_s: float = Field(
         0.05, ge=0.0, le=1.0, description="the policy gets the newest set of camera frames whose stamps agree within this, s"
     )
-    default_instruction: str = ""
+    default_instruction: str = Field("", description="instruction used until something arrives on /task")
     sim_world_config: InputPath | None = Field(
         None, description="scripted expert only: the sim world's YAML (None: the installed sim_world.yaml)"
     )

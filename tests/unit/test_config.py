@@ -97,3 +97,19 @@ def test_the_sim_only_expert_is_refused_on_a_real_arm():
     with pytest.raises(ConfigError) as exc:
         load_yaml(InferenceConfig, None, {"use_sim": False})
     assert "cannot drive a real arm" in one_line(exc)
+
+
+def _fields(model, prefix=""):
+    from pydantic import BaseModel
+
+    for key, field in model.model_fields.items():
+        yield f"{prefix}{key}", field
+        for sub in (field.annotation, *getattr(field.annotation, "__args__", ())):
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                yield from _fields(sub, f"{prefix}{key}.")
+
+
+@pytest.mark.parametrize("node", sorted(NODE_CONFIGS))
+def test_every_key_has_a_description_for_ros2_param_describe(node):
+    missing = [name for name, field in _fields(NODE_CONFIGS[node]) if not field.description]
+    assert not missing, f"{node}: keys without a description: {missing}"
