@@ -166,7 +166,10 @@ def test_stamps_are_measurement_times(recording):
     # ...and every action chunk is stamped with the measurement time of an image it was computed from.
     image_stamps = {round(s, 6) for samples in recording.images.values() for _, s in samples}
     assert recording.chunk_stamps, "no action chunk was published"
-    matched = [round(s, 6) in image_stamps for s in recording.chunk_stamps]
+    # Only chunks computed from images this observer could have seen (it discovers the topics late).
+    first_seen = max(samples[0][1] for samples in recording.images.values())
+    matched = [round(s, 6) in image_stamps for s in recording.chunk_stamps if s >= first_seen]
+    assert len(matched) >= 3, "too few chunks after the observer saw its first images"
     assert np.mean(matched) > 0.9, "chunk stamps are not observation (image) stamps"
 
 
