@@ -26,6 +26,7 @@ from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import MultiDOFJointTrajectory
 
+from tests.integration.controller_observer import wait_for
 from tests.integration.processes import node_process, robot_ip_for_this_process, stop
 from video_policy_ros.nodes.conversions import from_time
 
@@ -50,14 +51,6 @@ class Recording:
 
     def max_speed_between(self, t0: float, t1: float) -> float:
         return max(s for r, _, s in self.joints if t0 <= r <= t1)
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
