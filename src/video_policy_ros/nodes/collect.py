@@ -132,9 +132,6 @@ def run(args: argparse.Namespace) -> int:
                                     {"output_dir": args.out and args.out.resolve(), "image_encoding": args.image_encoding})
         graph.load_configs(_graph_args(args, args.first_seed))  # a bad YAML fails before anything starts
         successes = collect(args, recorder_config)
-    except StackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
     finally:

@@ -19,14 +19,12 @@ from pathlib import Path
 
 from video_policy_ros.config import (
     CameraDriverConfig,
-    ConfigError,
     ControllerConfig,
     InferenceConfig,
     SimWorldConfig,
     default_config_path,
     load_yaml,
 )
-from video_policy_ros.errors import StackError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,11 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(levelname)s: %(message)s")
-    try:
-        configs = load_configs(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    configs = load_configs(args)  # a bad file or flag: cli.main prints the one error line
 
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
@@ -112,9 +106,6 @@ def run(args: argparse.Namespace) -> int:
             if sim is not None and not sim.is_alive():
                 return sim.exitcode
         return next((n.exit_code for n in nodes if n.exit_code is not None), 1 if sim is not None else 0)
-    except StackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
     finally:

@@ -13,8 +13,8 @@ import torch
 
 from video_policy_ros.model.bc import load_bc, word_ids
 from video_policy_ros.model.checkpoint import CheckpointError
-from video_policy_ros.model.dataset import resize_frames, to_model_range
 from video_policy_ros.policies.base import Policy
+from video_policy_ros.policies.inputs import camera_images
 from video_policy_ros.types import FINGERS_CLOSED, FINGERS_OPEN, ActionChunk, Observation, PolicyOutput
 
 # The demonstrations record the *measured* finger position: 0.04 open, about 0.03 while
@@ -58,11 +58,7 @@ class BCPolicy(Policy):
 
     @torch.no_grad()
     def predict(self, observation: Observation) -> PolicyOutput:
-        missing = [c for c in self.camera_names if c not in observation.frames]
-        if missing:
-            raise CheckpointError(f"observation lacks cameras {missing}; the checkpoint needs {list(self.camera_names)}")
-        current = np.stack([observation.frames[c].image for c in self.camera_names])  # (cams, H0, W0, 3)
-        images = to_model_range(resize_frames(current, self.cfg.image_size))[None]
+        images = camera_images(observation, self.camera_names, self.cfg.image_size)
         proprio = torch.from_numpy(self.normalizer.encode_proprio(observation.tcp_pose, observation.gripper))
         actions = self.model(images, proprio, word_ids(self.cfg, [observation.instruction]))
         poses, gripper = self.normalizer.decode_chunk(actions[0].numpy(), observation.tcp_pose)

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from video_policy_ros.model.checkpoint import CheckpointError, load_checkpoint
-from video_policy_ros.model.dataset import resize_frames, to_model_range
+from video_policy_ros.model.checkpoint import load_checkpoint
 from video_policy_ros.model.evaluate import to_uint8
 from video_policy_ros.policies.base import ChunkTiming, Policy
+from video_policy_ros.policies.inputs import camera_images
 from video_policy_ros.runtime.backends import BackendSettings, resolve_backend
 from video_policy_ros.types import ActionChunk, Observation, PolicyOutput
 
@@ -91,11 +91,7 @@ class VideoPolicy(Policy):
 
     @torch.no_grad()
     def predict(self, observation: Observation) -> PolicyOutput:
-        missing = [c for c in self.camera_names if c not in observation.frames]
-        if missing:
-            raise CheckpointError(f"observation lacks cameras {missing}; the checkpoint needs {list(self.camera_names)}")
-        current = np.stack([observation.frames[c].image for c in self.camera_names])  # (cams, H0, W0, 3)
-        images = to_model_range(resize_frames(current, self.config.image_size)).to(self.device)[None]
+        images = camera_images(observation, self.camera_names, self.config.image_size).to(self.device)
         cond = self.model.encode_condition(images)
         proprio = None
         if self.config.proprio:
