@@ -76,6 +76,24 @@ def test_mp4_folder_becomes_action_free_episodes(tmp_path):
     np.testing.assert_allclose(ep.frames["front"][:, 8, 8, 0], [frame_value(4 * k) for k in range(10)], atol=4)
 
 
+def test_episode_files_are_resized_like_the_policy_input_and_can_lose_their_actions(tmp_path):
+    from video_policy_ros.data.frames import resize_frames
+
+    rng = np.random.default_rng(0)
+    frames = {c: rng.integers(0, 255, (6, 48, 64, 3), dtype=np.uint8) for c in ("front", "wrist")}
+    poses = np.tile([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0], (6, 1))
+    Episode("touch the red cube", 10.0, frames, poses, np.full(6, 0.04), True).save(tmp_path / "raw" / "episode_00001.npz")
+    assert cli(["convert", str(tmp_path / "raw"), "--out", str(tmp_path / "ds"), "--size", "16", "16",
+                "--cameras", "front"]) == 0
+    ep = Episode.load(tmp_path / "ds" / "episode_00001.npz")
+    assert list(ep.frames) == ["front"] and ep.has_actions and ep.success is True
+    # the pixels the policy would compute from the full-size frame at inference
+    np.testing.assert_array_equal(ep.frames["front"], resize_frames(frames["front"], (16, 16)).permute(0, 2, 3, 1).numpy())
+    assert cli(["convert", str(tmp_path / "raw"), "--out", str(tmp_path / "videos"), "--action-free"]) == 0
+    assert not Episode.load(tmp_path / "videos" / "episode_00001.npz").has_actions
+    assert cli(["convert", str(tmp_path / "raw"), "--out", str(tmp_path / "x"), "--fps", "5"]) == 1  # not resampled
+
+
 def test_dropped_frames_are_reported_and_the_previous_frame_held(tmp_path):
     result = convert_bag(read_bag(write_bag(tmp_path, seconds=2.0, drop_frames=range(10, 16))), ConvertOptions())
     assert any("camera 'front': about 6 dropped frame(s)" in w for w in result.warnings)

@@ -40,6 +40,7 @@ class Observer:
 
     poses: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
     joint_speeds: list[tuple[float, float]] = field(default_factory=list)  # receive, max |joint velocity|
+    fingers: list[tuple[float, float]] = field(default_factory=list)  # receive, fr3_finger_joint1 (m)
     commands: list[tuple[float, np.ndarray]] = field(default_factory=list)  # stamp, twist
     diagnostics: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)
     events: dict[str, object] = field(default_factory=dict)
@@ -114,9 +115,11 @@ def observer_node(name: str):
     node.create_subscription(
         PoseStamped, "/ee_pose", lambda m: obs.poses.append((time.time(), conv.from_time(m.header.stamp), conv.pose_from_msg(m))), 50
     )
-    node.create_subscription(
-        JointState, "/joint_states", lambda m: obs.joint_speeds.append((time.time(), float(np.max(np.abs(m.velocity[:7]))))), 50
-    )
+    def on_joint_states(m: JointState) -> None:
+        obs.joint_speeds.append((time.time(), float(np.max(np.abs(m.velocity[:7])))))
+        obs.fingers.append((time.time(), float(m.position[7])))
+
+    node.create_subscription(JointState, "/joint_states", on_joint_states, 50)
     node.create_subscription(
         TwistStamped, "/controller/command",
         lambda m: obs.commands.append((conv.from_time(m.header.stamp), np.array([m.twist.linear.x, m.twist.linear.y, m.twist.linear.z]))), 50,

@@ -25,7 +25,7 @@ def _save(tmp_path, cameras=("front", "wrist"), representation="delta"):
 def _outputs(model, seed=0):
     cfg = model.cfg
     g = torch.Generator().manual_seed(seed)
-    video = torch.rand(1, cfg.num_frames, 3, 16, 16, generator=g) * 2 - 1
+    video = torch.rand(1, cfg.num_frames, 3, *cfg.image_size, generator=g) * 2 - 1
     cond = model.encode_condition(model.current_frames(video), g)
     return model.sample(cond, model.encode_text(["stack"]), num_steps=3, guidance=2.0,
                         generator=torch.Generator().manual_seed(seed))

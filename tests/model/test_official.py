@@ -80,7 +80,7 @@ def test_tiny_preset_hooks_give_the_predicted_shapes():
     modules = dict(model.unet.named_modules())
     for name in cfg.head.feature_blocks:
         modules[name].register_forward_hook(keep_shape(name))
-    video = torch.zeros(1, cfg.num_frames, 3, 16, 16)
+    video = torch.zeros(1, cfg.num_frames, cfg.vae.latent_channels, *cfg.latent_size)
     model.denoise(video, torch.zeros(1, 32, 7), torch.ones(1), video, model.encode_text(["x"]))
     assert [tuple(seen[n]) for n in cfg.head.feature_blocks] == [(cfg.num_frames, c, h, h) for c, h in feature_geometry(cfg)]
 

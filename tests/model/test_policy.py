@@ -31,7 +31,7 @@ def test_policy_returns_absolute_chunk(tmp_path, representation):
     assert np.all((chunk.gripper >= -1e-9) & (chunk.gripper <= 0.04 + 1e-9))
     video = out.decode_video()  # decoded on demand, off the chunk's critical path
     assert set(video) == {"front", "wrist"}
-    assert video["front"].shape == (4, 16, 16, 3) and video["front"].dtype == np.uint8
+    assert video["front"].shape == (4, 32, 32, 3) and video["front"].dtype == np.uint8
     assert "2 steps" in policy.description
 
 

@@ -75,7 +75,7 @@ def test_samples_tile_cameras_along_time(episodes_dir):
     cfg = VideoPolicyConfig.tiny(cameras=("front", "wrist"))
     ds = EpisodeDataset(sorted(folder.glob("*.npz")), cfg, None)
     s = ds[0]
-    assert s["frames"].shape == (9, 3, 16, 16) and not s["has_actions"]
+    assert s["frames"].shape == (9, 3, 32, 32) and not s["has_actions"]
     # the lead frame is the wrist's current frame, then front x 4 and wrist x 4 (different backgrounds)
     assert torch.equal(s["frames"][0], s["frames"][5])
     assert not torch.equal(s["frames"][1, :, 0, 0], s["frames"][5, :, 0, 0])

@@ -31,6 +31,22 @@ def test_objects_do_not_overlap_and_target_is_honoured():
         assert layout.instruction == "touch the blue cube"
 
 
+def test_every_expert_waypoint_lies_in_the_default_controller_workspace():
+    """The scene and the controller are configured apart: a cube placed beyond the workspace box
+    makes the controller reject every chunk that reaches for it."""
+    from video_policy_ros.config import ControllerConfig, default_config_path, load_yaml
+
+    workspace = load_yaml(ControllerConfig, default_config_path("controller")).workspace
+    lo, hi = np.array(workspace.min), np.array(workspace.max)
+    for seed in range(300):
+        layout = sample_layout(seed, TaskConfig(kind="mixed"))
+        expert = make_expert(layout)
+        points = [p[:3] for p in expert.waypoints(START)] if isinstance(expert, TouchExpert) else []
+        points += [c for c in layout.cube_positions.values()] + [layout.bowl_position + [0, 0, 0.18]]
+        for point in points:
+            assert np.all(point[:2] >= lo[:2] + 0.01) and np.all(point[:2] <= hi[:2] - 0.01), (seed, point)
+
+
 def test_task_kind_is_chosen_by_config_and_per_seed_when_mixed():
     assert sample_layout(0, TaskConfig(kind="place", target="red")).instruction == "put the red cube in the bowl"
     kinds = [sample_layout(seed, TaskConfig(kind="mixed")).task for seed in range(40)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from abc import ABC, abstractmethod
 
@@ -114,8 +115,6 @@ class MeasurementClock:
 class FrankyArm(ArmBackend):
     """A Franka FR3 (real, or franky-sim speaking the same protocol) through ``franky``."""
 
-    GRIPPER_READ_EVERY = 10  # gripper state costs a network round trip; it changes slowly
-
     def __init__(self, robot_ip: str, *, command_timeout_s: float, relative_dynamics_factor: float,
                  gripper_speed: float, realtime: bool = False, probe_timeout_s: float = 1.0):
         import franky
@@ -139,10 +138,7 @@ class FrankyArm(ArmBackend):
         self._duration = franky.Duration(max(1, int(round(command_timeout_s * 1000))))
         self._dynamics = relative_dynamics_factor  # per velocity motion; stops use the robot's full limits
         self._clock = MeasurementClock()
-        self._gripper_speed = gripper_speed
-        self._gripper_target: float | None = None
-        self._gripper_position = self._gripper.width / 2
-        self._reads = 0
+        self._gripper = GripperWorker(self._gripper, franky.Exception, gripper_speed)
 
     def _call(self, what: str, action):
         """Every robot call: franky exceptions and its RuntimeErrors (planner, network) become ArmError."""
@@ -155,19 +151,13 @@ class FrankyArm(ArmBackend):
     def read_state(self) -> ArmState:
         state = self._call("reading the state", lambda: self._robot.state)
         stamp = self._clock.stamp(state.time.to_sec(), time.time())
-        if self._reads % self.GRIPPER_READ_EVERY == 0:
-            try:
-                self._gripper_position = self._gripper.width / 2
-            except self._franky.Exception:  # a gripper hiccup must not stop the arm: keep the last value
-                pass
-        self._reads += 1
         ee = state.O_T_EE
         return ArmState(
             stamp=stamp,
             joint_positions=np.asarray(state.q, dtype=np.float64),
             joint_velocities=np.asarray(state.dq, dtype=np.float64),
             tcp_pose=np.concatenate([ee.translation, ee.quaternion]),
-            gripper=self._gripper_position,
+            gripper=self._gripper.position,
         )
 
     def send_joint_velocity(self, joint_velocities: np.ndarray) -> None:
@@ -181,23 +171,74 @@ class FrankyArm(ArmBackend):
         self._call("stop motion", lambda: self._robot.move(stop, asynchronous=True))
 
     def move_gripper(self, finger_position: float) -> None:
-        if self._gripper_target is not None and abs(finger_position - self._gripper_target) < 1e-3:
-            return
-        self._gripper_target = finger_position
-        try:
-            self._gripper.move_async(2 * finger_position, self._gripper_speed)
-        except self._franky.Exception as exc:
-            raise ArmError("gripper", f"gripper: {exc}") from None
+        self._gripper.move(finger_position)
 
     def recover(self) -> None:
         self._call("recover_from_errors", self._robot.recover_from_errors)
 
     def close(self) -> None:
+        self._gripper.close()
         try:
             self.halt()
             self._robot.join_motion(timeout=2.0)
         except Exception:  # closing must not hide the error that made us close
             pass
+
+
+class GripperWorker:
+    """The gripper's network I/O in its own thread, so it can never hold up the arm's control cycle.
+
+    franky's gripper calls block on a round trip, and a new target sent while the fingers still
+    move can block until that move ends (seconds). Here the control thread only sets the latest
+    target and reads the last measured width; the worker sends targets (the latest wins) and
+    polls the width. A failed gripper command is raised, once, by the next :meth:`move`.
+    """
+
+    POLL_PERIOD_S = 0.05
+
+    def __init__(self, gripper, franky_exception: type[BaseException], speed: float):
+        self._gripper, self._exception, self._speed = gripper, franky_exception, speed
+        self.position = gripper.width / 2  # m per finger, last measured
+        self._target: float | None = None
+        self._sent: float | None = None
+        self._error: str | None = None
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="gripper", daemon=True)
+        self._thread.start()
+
+    def move(self, finger_position: float) -> None:
+        """Ask for ``finger_position`` (returns at once); raises ArmError for an earlier command that failed."""
+        with self._wake:
+            error, self._error = self._error, None
+            if self._target is None or abs(finger_position - self._target) >= 1e-3:
+                self._target = finger_position
+                self._wake.notify()
+        if error is not None:
+            raise ArmError("gripper", f"gripper: {error}")
+
+    def close(self) -> None:
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                if self._target == self._sent and not self._closed:
+                    self._wake.wait(self.POLL_PERIOD_S)
+                if self._closed:
+                    return
+                target = self._target
+            try:
+                if target is not None and target != self._sent:
+                    self._sent = target
+                    self._gripper.move_async(2 * target, self._speed)
+                self.position = self._gripper.width / 2
+            except self._exception as exc:  # reported through move(); the arm goes on
+                with self._wake:
+                    self._error = str(exc)
 
 
 def connect_with_retry(connect, deadline_s: float, on_wait, sleep=time.sleep, clock=time.monotonic,

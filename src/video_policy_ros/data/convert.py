@@ -3,9 +3,11 @@
     video-policy convert data/bags --out data/demos --model-config tiny.yaml
     video-policy convert data/bags/episode_X --videos-dir clips/ --out data/demos --size 64 64
 
-Inputs may be bag folders, ``.mcap`` files, folders of bags (``discarded/`` is skipped)
-and folders of ``.mp4`` files (action-free videos; the instruction is read from a
-``<name>.txt`` beside each video, else ``--instruction``). Each input becomes
+Inputs may be bag folders, ``.mcap`` files, folders of bags (``discarded/`` is skipped),
+folders of ``.mp4`` files (action-free videos; the instruction is read from a
+``<name>.txt`` beside each video, else ``--instruction``) and episode ``.npz`` files
+(e.g. ``video-policy demos`` output recorded at camera resolution, to resize or to
+drop cameras or actions). Each input becomes
 ``<out>/<name>.npz`` (data/episode.py), written whole or not at all; existing files are
 kept unless ``--overwrite``. ``<out>/stats.json`` holds the normalisation statistics.
 Warnings (dropped frames, clock jumps, truncated bags) are printed per input; an input
@@ -21,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from video_policy_ros.data.bag_reader import BagReadError, read_bag
-from video_policy_ros.data.converter import ConversionError, ConvertOptions, convert_bag, resize
-from video_policy_ros.data.episode import Episode
+from video_policy_ros.data.converter import ConversionError, ConvertOptions, convert_bag
+from video_policy_ros.data.frames import resize
+from video_policy_ros.data.episode import Episode, EpisodeError
 from video_policy_ros.data.recording import DISCARDED_FOLDER
 from video_policy_ros.data.stats import write_stats
 from video_policy_ros.errors import StackError
@@ -32,20 +35,24 @@ def _is_bag(path: Path) -> bool:
     return path.suffix == ".mcap" or (path.is_dir() and ((path / "metadata.yaml").is_file() or any(path.glob("*.mcap"))))
 
 
+FILE_INPUTS = (".mcap", ".mp4", ".npz")
+
+
 def find_inputs(paths: list[Path]) -> list[Path]:
-    """Bags and mp4 files named by ``paths``, in a stable order."""
+    """Bags, mp4 and episode files named by ``paths``, in a stable order."""
     found: list[Path] = []
     for path in paths:
         if not path.exists():
             raise ConversionError(f"input not found: {path}")
-        if _is_bag(path) or path.suffix == ".mp4":
+        if _is_bag(path) or path.suffix in FILE_INPUTS:
             found.append(path)
         elif path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.name != DISCARDED_FOLDER and (_is_bag(p) or p.suffix == ".mp4"))
+            found += sorted(p for p in path.iterdir()
+                            if p.name != DISCARDED_FOLDER and (_is_bag(p) or p.suffix in FILE_INPUTS))
         else:
-            raise ConversionError(f"{path}: not a bag folder, .mcap or .mp4 file")
+            raise ConversionError(f"{path}: not a bag folder, .mcap, .mp4 or episode .npz file")
     if not found:
-        raise ConversionError(f"no bags or .mp4 videos in {', '.join(map(str, paths))}")
+        raise ConversionError(f"no bags, .mp4 videos or episode .npz files in {', '.join(map(str, paths))}")
     return found
 
 
@@ -69,11 +76,32 @@ def video_to_episode(path: Path, opts: ConvertOptions, camera: str) -> Episode:
     return Episode(instruction, opts.fps, {camera: np.stack([images[i] for i in picks])})
 
 
-def convert_one(path: Path, opts: ConvertOptions, video_camera: str) -> tuple[Episode, list[str]]:
+def reshape_episode(path: Path, opts: ConvertOptions, action_free: bool) -> Episode:
+    """An episode file → the same episode with ``opts``' cameras and frame size (and no actions if asked)."""
+    episode = Episode.load(path)
+    if abs(episode.fps - opts.fps) > 1e-6:
+        raise ConversionError(f"{path}: recorded at {episode.fps:g} fps, not --fps {opts.fps:g}; an episode file is "
+                              "not resampled (record it at the policy rate, or convert its bag)")
+    cameras = opts.cameras or episode.camera_names
+    missing = [c for c in cameras if c not in episode.frames]
+    if missing:
+        raise ConversionError(f"{path}: no camera(s) {missing} (it has {list(episode.frames)})")
+    frames = {c: np.stack([resize(f, opts.image_size) for f in episode.frames[c]]) for c in cameras}
+    keep = episode.has_actions and not action_free
+    return Episode(opts.instruction if opts.instruction is not None else episode.instruction, episode.fps, frames,
+                   episode.tcp_poses if keep else None, episode.gripper if keep else None, episode.success)
+
+
+def convert_one(path: Path, opts: ConvertOptions, video_camera: str, action_free: bool = False) -> tuple[Episode, list[str]]:
+    if path.suffix == ".npz":
+        return reshape_episode(path, opts, action_free), []
     if path.suffix == ".mp4":
         episode = video_to_episode(path, opts, video_camera)
         return episode, ([] if episode.instruction else [f"no instruction ({path.with_suffix('.txt').name} or --instruction)"])
     result = convert_bag(read_bag(path), opts)
+    if action_free and result.episode.has_actions:
+        episode = result.episode
+        return Episode(episode.instruction, episode.fps, episode.frames, success=episode.success), result.warnings
     return result.episode, result.warnings
 
 
@@ -86,6 +114,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cameras", help="comma-separated cameras to keep (default: the model config's, or all)")
     parser.add_argument("--instruction", help="task text for every input (default: the recorded one)")
     parser.add_argument("--video-camera", default="front", help="camera name given to mp4 videos")
+    parser.add_argument("--action-free", action="store_true",
+                        help="drop the actions: video-only episodes (stage 1 / the action-free ablation)")
     parser.add_argument("--include-failures", action="store_true", help="keep episodes recorded as failures")
     parser.add_argument("--overwrite", action="store_true", help="replace existing episode files")
 
@@ -117,13 +147,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     written, failed = 0, []
     for path in tqdm(inputs, desc="converting", unit="input"):
-        target = args.out / f"{path.stem if path.suffix in ('.mcap', '.mp4') else path.name}.npz"
+        target = args.out / f"{path.stem if path.suffix in FILE_INPUTS else path.name}.npz"
         if target.exists() and not args.overwrite:
             tqdm.write(f"warning: {target} exists, kept (pass --overwrite to replace it)", file=sys.stderr)
             continue
         try:
-            episode, warnings = convert_one(path, opts, args.video_camera)
-        except (BagReadError, ConversionError) as exc:
+            episode, warnings = convert_one(path, opts, args.video_camera, args.action_free)
+        except (BagReadError, ConversionError, EpisodeError) as exc:
             failed.append(f"{path}: {exc}")
             tqdm.write(f"warning: {path}: not converted: {exc}", file=sys.stderr)
             continue

@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from video_policy_ros.data.bag_reader import RecordedBag
 from video_policy_ros.data.episode import Episode
+from video_policy_ros.data.frames import resize
 from video_policy_ros.data.events import parse_event
 from video_policy_ros.data.image_codec import decode_to_rgb
 from video_policy_ros.data.resample import clock_jumps, gaps, interpolate_poses, latest_before
@@ -98,12 +98,6 @@ def decode_image(msg: Any, topic: str) -> np.ndarray:
         raise ConversionError(f"{topic}: image encoding '{msg.encoding}' is not supported; record rgb8 or bgr8")
     image = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.step)[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
     return np.ascontiguousarray(image[..., ::-1] if msg.encoding == "bgr8" else image)
-
-
-def resize(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    if size is None or image.shape[:2] == tuple(size):
-        return image
-    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
 def _cut_clock_jumps(streams: dict[str, Stream], max_jump_s: float, warnings: list[str]) -> dict[str, Stream]:

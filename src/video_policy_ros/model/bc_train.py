@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from video_policy_ros.data.episode import Episode, EpisodeError, fingerprint, list_episodes
 from video_policy_ros.model.bc import BCConfig, BCModel, save_bc, word_ids, words
-from video_policy_ros.model.dataset import resize_frames, to_model_range
+from video_policy_ros.data.frames import resize_frames
+from video_policy_ros.model.dataset import to_model_range
 from video_policy_ros.model.normalization import ActionNormalizer
 
 

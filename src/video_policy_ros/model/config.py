@@ -27,17 +27,20 @@ class _Strict(BaseModel):
 
 
 class VAEConfig(_Strict):
-    """``pixel``: the video is denoised in pixel space (identity 'VAE'); ``svd``: AutoencoderKLTemporalDecoder."""
+    """``pixel``: the video is denoised in pixel space, ``patch_size`` x ``patch_size`` pixels folded into the
+    channels (space-to-depth: lossless, so a 32x32 frame costs the U-Net what a 16x16 one does);
+    ``svd``: AutoencoderKLTemporalDecoder."""
 
     kind: Literal["pixel", "svd"] = "pixel"
     latent_channels: int = 3
+    patch_size: int = Field(1, ge=1)
     block_out_channels: tuple[int, ...] = (128, 256, 512, 512)
     layers_per_block: int = 2
     scaling_factor: float = 0.18215
 
     @property
     def downsample(self) -> int:
-        return 1 if self.kind == "pixel" else 2 ** (len(self.block_out_channels) - 1)
+        return self.patch_size if self.kind == "pixel" else 2 ** (len(self.block_out_channels) - 1)
 
 
 class UNetConfig(_Strict):
@@ -196,8 +199,9 @@ class VideoPolicyConfig(_Strict):
         if self.head.fusion == "resnet3d" and self.frames_per_camera & (self.frames_per_camera - 1):
             raise ValueError(f"head.fusion 'resnet3d' halves time down to 1: frames per camera (1 + future_frames "
                              f"= {self.frames_per_camera}) must be a power of two")
-        if self.vae.kind == "pixel" and self.vae.latent_channels != 3:
-            raise ValueError("vae.kind 'pixel' needs vae.latent_channels 3")
+        if self.vae.kind == "pixel" and self.vae.latent_channels != 3 * self.vae.patch_size ** 2:
+            raise ValueError(f"vae.kind 'pixel' with patch_size {self.vae.patch_size} needs vae.latent_channels "
+                             f"{3 * self.vae.patch_size ** 2} (3 x patch_size^2)")
         return self
 
     @property
@@ -223,11 +227,12 @@ class VideoPolicyConfig(_Strict):
         cameras = tuple(cameras)
         base = dict(
             cameras=cameras,
-            image_size=(16, 16),
+            # 32x32 frames (a 6 cm cube is ~3 px in the front camera) folded 2x2 into a 16x16 'latent'
+            image_size=(32, 32),
             future_frames=3,  # 4 frames per camera at t, t+8, t+16, t+24: the official span, half the frames
             frame_stride=8,
             lead_camera="wrist" if "wrist" in cameras else cameras[-1],
-            vae=VAEConfig(kind="pixel", latent_channels=3),
+            vae=VAEConfig(kind="pixel", latent_channels=12, patch_size=2),
             unet=UNetConfig(
                 block_out_channels=(32, 64),
                 layers_per_block=1,

@@ -13,22 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from video_policy_ros.data.episode import Episode, EpisodeError
+from video_policy_ros.data.frames import resize_frames
 from video_policy_ros.model.config import VideoPolicyConfig
 from video_policy_ros.model.normalization import ActionNormalizer
-
-
-def resize_frames(images: np.ndarray | torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``(..., H0, W0, 3)`` uint8 → ``(..., 3, H, W)`` uint8 at ``size`` (area-averaged when shrinking)."""
-    x = torch.as_tensor(np.asarray(images))
-    lead = x.shape[:-3]
-    x = x.reshape(-1, *x.shape[-3:]).permute(0, 3, 1, 2).float()
-    if tuple(x.shape[-2:]) != tuple(size):
-        x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-    return x.round().clamp(0, 255).to(torch.uint8).reshape(*lead, 3, *size)
 
 
 def to_model_range(frames: torch.Tensor) -> torch.Tensor:

@@ -8,23 +8,31 @@ never trained here.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from video_policy_ros.model.config import VAEConfig
 
 
 class PixelSpace(nn.Module):
-    """Identity: the 'latent' is the ``[-1, 1]`` image itself."""
+    """The 'latent' is the ``[-1, 1]`` image itself, each ``patch`` x ``patch`` block of pixels
+    folded into the channels (identity for ``patch`` 1)."""
+
+    def __init__(self, patch: int = 1) -> None:
+        super().__init__()
+        self.patch = patch
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """``(N, 3, H, W)`` → ``(N, 3, H, W)``."""
-        return images
+        """``(N, 3, H, W)`` → ``(N, 3 p^2, H/p, W/p)``."""
+        return F.pixel_unshuffle(images, self.patch) if self.patch > 1 else images
 
     def encode_condition(self, images: torch.Tensor) -> torch.Tensor:
-        return images
+        return self.encode(images)
 
     def decode(self, latents: torch.Tensor, frames_per_clip: int) -> torch.Tensor:
-        """``(B, T, 3, H, W)`` → ``(B, T, 3, H, W)`` in ``[-1, 1]``."""
+        """``(B, T, 3 p^2, h, w)`` → ``(B, T, 3, H, W)`` in ``[-1, 1]``."""
+        if self.patch > 1:
+            latents = F.pixel_shuffle(latents.flatten(0, 1), self.patch).unflatten(0, latents.shape[:2])
         return latents.clamp(-1, 1)
 
 
@@ -65,4 +73,4 @@ class SVDVae(nn.Module):
 
 
 def build_vae(cfg: VAEConfig) -> nn.Module:
-    return PixelSpace() if cfg.kind == "pixel" else SVDVae(cfg)
+    return PixelSpace(cfg.patch_size) if cfg.kind == "pixel" else SVDVae(cfg)

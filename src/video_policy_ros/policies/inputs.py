@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from video_policy_ros.model.checkpoint import CheckpointError
-from video_policy_ros.model.dataset import resize_frames, to_model_range
+from video_policy_ros.data.frames import resize_frames
+from video_policy_ros.model.dataset import to_model_range
 from video_policy_ros.types import Observation
 
 

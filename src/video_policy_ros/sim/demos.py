@@ -38,7 +38,7 @@ class DemoAborted(StackError):
 
 def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, fps: float) -> Episode:
     from video_policy_ros.nodes.controller_node import build_control_loop  # noqa: PLC0415 (franky on demand)
-    from video_policy_ros.control.commander import ChunkRejected
+    from video_policy_ros.control.watchdog import ChunkRejected
     from video_policy_ros.sim.expert import make_expert
     from video_policy_ros.sim.world import SimWorld
     from video_policy_ros.types import CameraFrame

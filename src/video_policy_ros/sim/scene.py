@@ -40,7 +40,7 @@ COLORS_RGBA = {
 
 # Objects are placed where the FR3 reaches them comfortably with the hand pointing down,
 # and where the default front camera frames them.
-_PLACEMENT_X = (0.40, 0.62)
+_PLACEMENT_X = (0.36, 0.56)  # inside the controller's default workspace box (x 0.32-0.58), with margin
 _PLACEMENT_Y = (-0.20, 0.20)
 _MIN_CUBE_SPACING = 0.10  # centre to centre: room for the open fingers between cubes
 _MIN_CUBE_BOWL_SPACING = BOWL_INNER_HALF_SIZE + BOWL_WALL_THICKNESS + CUBE_HALF_SIZE + 0.04
