@@ -66,3 +66,29 @@ def test_reflex_and_motion_generator_error_are_recovered_without_a_restart(tmp_p
         stop(controller)
         stop(robot)
         print_logs(tmp_path, ("controller", "robot"))
+
+
+def test_a_dropped_connection_is_reconnected_and_recovered_without_a_restart(tmp_path):
+    ip = robot_ip_for_this_process()
+    robot = start_faulty_fr3(ip, tmp_path / "robot.log")
+    controller = node_process("controller", {"robot_ip": ip}, tmp_path / "controller.log")
+    try:
+        with observer_node("connection_dropper") as (obs, driver):
+            wait_for(lambda: len(obs.poses) > 50 and obs.diagnostics, 60, "/ee_pose and /diagnostics")
+            robot.kill()  # the robot vanishes mid-stream (a pulled cable, a crashed sim)
+            robot.wait()
+            wait_for(lambda: "waiting for the robot" in obs.diagnostics[-1][1], 15, "'waiting for the robot' after the drop")
+            assert "network" in obs.value("last_stop"), obs.value("last_stop")
+            robot = start_faulty_fr3(ip, tmp_path / "robot_again.log")
+            wait_for(lambda: obs.counter("reconnections") >= 1, 60, "the controller to reconnect")
+            wait_for(lambda: obs.diagnostics[-1][1] == "holding", 15, "the automatic recovery of the network stop")
+            resumed = time.time()
+            target = obs.pose_now()[:3] + [0.0, 0.06, 0.0]
+            driver.send(driver.line(target, speed=0.1))
+            wait_for(lambda: np.linalg.norm(obs.pose_now()[:3] - target) < 0.01, 15, "the arm to follow a chunk again")
+            assert any(r > resumed for r, _, _ in obs.poses)
+            assert controller.poll() is None, "the controller process ended"
+    finally:
+        stop(controller)
+        stop(robot)
+        print_logs(tmp_path, ("controller", "robot", "robot_again"))

@@ -52,3 +52,16 @@ def test_expert_grasps_lifts_and_places_the_cube_in_the_bowl():
     assert lifted, f"the cube was never lifted 5 cm off the table: {carried[:10]}"
     # Lifted, the fingers rest on the cube's faces (contact), not closed on nothing.
     assert all(abs(fingers - CUBE_HALF_SIZE) < 0.006 for _, fingers in lifted), lifted
+
+
+def test_demos_command_records_a_place_episode_whose_grasp_once_stalled_the_control_loop(tmp_path):
+    """Seed 10's grasp made franky's gripper calls block the control thread for > 3 s (the chunk
+    then counted as stale and the demo was aborted) while gripper I/O ran in that thread."""
+    from video_policy_ros.cli import main as cli
+    from video_policy_ros.data.episode import Episode
+
+    assert cli(["demos", "--out", str(tmp_path), "--episodes", "1", "--first-seed", "10", "--task", "mixed",
+                "--size", "64", "48", "--robot-ip", robot_ip_for_this_process()]) == 0
+    episode = Episode.load(tmp_path / "episode_00010.npz")
+    assert episode.instruction == "put the blue cube in the bowl" and episode.success
+    assert episode.frames["front"].shape[1:] == (48, 64, 3) and episode.gripper.min() < CUBE_HALF_SIZE + 0.003

@@ -4,7 +4,8 @@ It runs outside any ROS executor so that message traffic cannot delay it. Inputs
 e-stop, reset) arrive from other threads through thread-safe methods; the robot's own
 1 kHz loop (in franky) covers any jitter of this thread, because each velocity command
 expires on its own. No exception ends it: a robot error latches the watchdog's stop and is
-recovered (or not) by the watchdog's policy; the connection is retried until its deadline.
+recovered (or not) by the watchdog's policy; the connection is retried until its deadline,
+at start and after it drops (the stop stays latched across the reconnection).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class ControlLoop:
         self._state: ArmState | None = None
         self._last_cycle: float | None = None
         self._halt_sent = False
+        self._connection_lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="control-loop", daemon=True)
         self.fatal: BaseException | None = None  # set when the loop cannot go on (the node exits)
@@ -92,12 +94,13 @@ class ControlLoop:
 
     def reset(self) -> tuple[bool, str]:
         with self._lock:
-            if self._state is None or self.arm is None:
+            arm = self.arm  # None while reconnecting
+            if self._state is None or arm is None:
                 return False, "no robot state yet"
             ok, message = self.watchdog.reset(self._state)
         if ok:
             try:
-                self.arm.recover()
+                arm.recover()
             except ArmError as exc:  # a robot that cannot recover stays stopped
                 self._robot_error(exc)
                 return False, f"robot error recovery failed: {exc}"
@@ -119,19 +122,14 @@ class ControlLoop:
     # ------------------------------------------------------------------ the loop
 
     def _run(self) -> None:
-        try:
-            arm = connect_with_retry(self._connect, self._connect_timeout, self._waiting, sleep=self._stop.wait)
-        except RobotUnreachable as exc:
-            if not self._stop.is_set():  # shutting down while waiting is not an error
-                self.fatal = exc
+        if not self._connect_arm():
             return
-        if self._stop.is_set():
-            arm.close()
-            return
-        self.arm = arm
-        self.status = "running"
         next_cycle = time.monotonic()
         while not self._stop.is_set():
+            if self._connection_lost:
+                if not self._reconnect():
+                    return
+                next_cycle = time.monotonic()
             started = time.monotonic()
             self.step(self._clock())
             self.last_cycle_end = time.monotonic()
@@ -142,6 +140,44 @@ class ControlLoop:
                 self._stop.wait(delay)
             else:
                 next_cycle = time.monotonic()  # overran: do not burst to catch up
+
+    def _connect_arm(self) -> bool:
+        """Connect (with retries until the deadline); False when it gave up or the loop is closing."""
+        try:
+            arm = connect_with_retry(self._connect, self._connect_timeout, self._waiting, sleep=self._stop.wait)
+        except RobotUnreachable as exc:
+            if not self._stop.is_set():  # shutting down while waiting is not an error
+                self.fatal = exc
+            return False
+        if self._stop.is_set():
+            arm.close()
+            return False
+        self.arm = arm
+        self.status = "running"
+        return True
+
+    def _reconnect(self) -> bool:
+        """The connection dropped: publish no state (nothing is measured) and connect afresh. The network
+        stop stays latched; the watchdog's recovery policy (or /controller/reset) clears it at rest."""
+        log.warning("connection to %s lost; reconnecting for up to %g s", self._robot_name, self._connect_timeout)
+        arm, self.arm = self.arm, None
+        with self._lock:
+            self._state = None
+        self._last_cycle = None
+        try:
+            arm.close()
+        except Exception:  # the old connection is gone anyway
+            pass
+        self._connection_lost = False
+        if not self._connect_arm():
+            return False
+        self.counters_add("reconnections")
+        log.warning("reconnected to %s", self._robot_name)
+        return True
+
+    def counters_add(self, key: str) -> None:
+        with self._lock:
+            self.watchdog.counters[key] += 1
 
     def _waiting(self, message: str) -> None:
         self.status = f"waiting for {self._robot_name}: {message}"
@@ -162,6 +198,7 @@ class ControlLoop:
             self._cycle(now)
         except ArmError as exc:
             self._robot_error(exc)
+            self._connection_lost = exc.kind == "network"
         except Exception as exc:  # a bug must not leave the arm commanded: latch, report, keep publishing
             log.exception("control cycle failed")
             self._robot_error(ArmError("internal", f"{type(exc).__name__}: {exc}"))
@@ -197,8 +234,7 @@ class ControlLoop:
             try:
                 self.arm.move_gripper(command.gripper)
             except ArmError as exc:  # the gripper failing must not stop the arm: report and go on
-                with self._lock:
-                    self.watchdog.counters["gripper_errors"] += 1
+                self.counters_add("gripper_errors")
                 log.warning("%s", exc)
 
     def _recover(self, now: float) -> None:

@@ -26,6 +26,7 @@ from video_policy_ros.data.episode import Episode, EpisodeError, fingerprint, li
 from video_policy_ros.model.bc import BCConfig, BCModel, save_bc, word_ids, words
 from video_policy_ros.data.frames import resize_frames
 from video_policy_ros.model.dataset import to_model_range
+from video_policy_ros.model.train import pick_device
 from video_policy_ros.model.normalization import ActionNormalizer
 
 
@@ -99,8 +100,10 @@ def read_demos(data: Path, cameras: tuple[str, ...], image_size: tuple[int, int]
 
 
 def train_bc(data: Path, out: Path, cfg: BCConfig, steps: int, max_minutes: float, batch_size: int = 32,
-             lr: float = 1e-3, val_episodes: int = 2, save_every: int = 500, seed: int = 0) -> Path:
+             lr: float = 1e-3, val_episodes: int = 2, save_every: int = 500, seed: int = 0,
+             device: str = "auto") -> Path:
     torch.manual_seed(seed)
+    device = pick_device(device)
     demos, files = read_demos(data, cfg.cameras, cfg.image_size)
     val_count = min(val_episodes, len(demos) - 1)
     train_eps, val_eps = demos[:len(demos) - val_count], demos[len(demos) - val_count:]
@@ -110,16 +113,16 @@ def train_bc(data: Path, out: Path, cfg: BCConfig, steps: int, max_minutes: floa
     })
     normalizer = ActionNormalizer.fit("delta", [(demo.poses, demo.gripper) for demo in train_eps], cfg.horizon)
     train, val = load_samples(train_eps, cfg, normalizer), (load_samples(val_eps, cfg, normalizer) if val_eps else None)
-    model = BCModel(cfg)
+    model = BCModel(cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr * 0.05)
     print(f"BC: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {len(train)} training samples "
-          f"from {len(train_eps)} episodes, {len(val_eps)} validation episodes")
+          f"from {len(train_eps)} episodes, {len(val_eps)} validation episodes, on {device}")
     deadline = time.monotonic() + max_minutes * 60
     step, progress = 0, tqdm(total=steps, desc="train-bc", unit="step")
     while step < steps and time.monotonic() < deadline:
         model.train()
-        images, proprio, ids, target = train.batch(torch.randint(len(train), (batch_size,)), shift=4)
+        images, proprio, ids, target = (t.to(device) for t in train.batch(torch.randint(len(train), (batch_size,)), shift=4))
         loss = F.mse_loss(model(images, proprio, ids), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -146,9 +149,11 @@ def _save(out: Path, model: BCModel, cfg: BCConfig, normalizer: ActionNormalizer
 @torch.no_grad()
 def validation_loss(model: BCModel, samples: BCSamples, batch_size: int = 256) -> float:
     model.eval()
+    device = next(model.parameters()).device
     total = 0.0
     for start in range(0, len(samples), batch_size):
-        images, proprio, ids, target = samples.batch(torch.arange(start, min(start + batch_size, len(samples))), shift=0)
+        index = torch.arange(start, min(start + batch_size, len(samples)))
+        images, proprio, ids, target = (t.to(device) for t in samples.batch(index, shift=0))
         total += F.mse_loss(model(images, proprio, ids), target, reduction="sum").item()
     return total / (len(samples) * target.shape[1] * target.shape[2])
 
@@ -166,6 +171,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-episodes", type=int, default=2, help="episodes held out for the validation loss")
     parser.add_argument("--save-every", type=int, default=500)
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -175,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = BCConfig(cameras=tuple(c.strip() for c in args.cameras.split(",")), image_size=tuple(args.image_size),
                        horizon=args.horizon)
         train_bc(args.data, args.out, cfg, args.steps, args.max_minutes, args.batch_size, args.lr,
-                 args.val_episodes, args.save_every)
+                 args.val_episodes, args.save_every, device=args.device)
     except (EpisodeError, ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

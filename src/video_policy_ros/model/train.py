@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import itertools
 import random
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class TrainOptions:
     save_every: int = 500
     seed: int = 0
     device: str = "auto"
+    max_minutes: float | None = None  # stop (and save) after this long even if steps remain
     progress: bool = True
 
 
@@ -119,13 +121,15 @@ def train(opts: TrainOptions) -> Path:
     """Run training; returns the checkpoint folder (``opts.out``). Two-stage training writes
     stage 1 (video) to ``out/stage1`` and stage 2 (head, frozen U-Net) from it to ``out``."""
     if opts.mode == TWO_STAGE:
-        if opts.resume or opts.init is not None:
-            raise ValueError("two-stage training starts from scratch: to resume or initialise, run one stage "
-                             "with --mode video or --mode head")
-        stage1 = replace(opts, mode="video", out=opts.out / "stage1")
+        if opts.resume:
+            raise ValueError("two-stage training cannot resume: resume one stage with --mode video or --mode head")
+        head_steps = opts.steps if opts.head_steps is None else opts.head_steps
+        started = time.monotonic()
+        minutes = None if opts.max_minutes is None else opts.max_minutes * opts.steps / (opts.steps + head_steps)
+        stage1 = replace(opts, mode="video", out=opts.out / "stage1", max_minutes=minutes)
         train(stage1)
-        steps = opts.steps if opts.head_steps is None else opts.head_steps
-        return train(replace(opts, mode="head", steps=steps, init=stage1.out, config=None))
+        left = None if opts.max_minutes is None else opts.max_minutes - (time.monotonic() - started) / 60
+        return train(replace(opts, mode="head", steps=head_steps, init=stage1.out, config=None, max_minutes=left))
     if opts.mode not in MODES:
         raise ValueError(f"mode must be one of {(TWO_STAGE, *MODES)}")
     torch.manual_seed(opts.seed)
@@ -187,6 +191,7 @@ def train(opts: TrainOptions) -> Path:
             metrics = evaluate(model, val_set, t.eval_samples, opts.mode != "video", path, opts.seed)
         tqdm.write(f"eval step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + f" | video {path}")
 
+    deadline = None if opts.max_minutes is None else time.monotonic() + opts.max_minutes * 60
     bar = tqdm(range(start, opts.steps), initial=start, total=opts.steps, disable=not opts.progress, desc=opts.mode)
     logs: dict[str, float] = {}
     for step in bar:
@@ -218,6 +223,10 @@ def train(opts: TrainOptions) -> Path:
             run_eval(done)
         if done % opts.save_every == 0 or done == opts.steps:
             save(done)
+        elif deadline is not None and time.monotonic() > deadline:
+            save(done)
+            tqdm.write(f"{opts.mode}: stopped after {done} of {opts.steps} steps (--max-minutes)")
+            break
     if start >= opts.steps:
         save(start)
     tqdm.write(f"checkpoint: {opts.out}")
@@ -267,6 +276,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--max-minutes", type=float,
+                        help="stop and save after this long even if steps remain (two-stage: split by steps)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -279,5 +290,5 @@ def run(args: argparse.Namespace) -> int:
                        head_steps=args.head_steps,
                        config=config, init=args.init, resume=args.resume, svd_folder=args.svd_folder,
                        clip_folder=args.clip_folder, eval_every=args.eval_every, save_every=args.save_every,
-                       seed=args.seed, device=args.device))
+                       seed=args.seed, device=args.device, max_minutes=args.max_minutes))
     return 0

@@ -20,6 +20,7 @@ from video_policy_ros.data.episode import Episode
 from video_policy_ros.errors import StackError
 
 SETTLE_AFTER_DONE_S = 1.0  # keep recording after success so episodes show the touch itself
+GIVE_UP_AFTER_TIMEOUT_S = 15.0  # wall-clock slack past the task's own timeout
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,8 +59,12 @@ def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, f
                 time.sleep(0.01)
             next_sample = next_plan = time.monotonic()
             end = float("inf")
+            give_up = next_sample + world_config.task.timeout_s + GIVE_UP_AFTER_TIMEOUT_S
             while time.monotonic() < end:
                 now = time.monotonic()
+                if now > give_up:  # the sim world never judged the episode (its clock stalled)
+                    raise DemoAborted(f"seed {world_config.seed}: no verdict from the sim world "
+                                      f"{world_config.task.timeout_s + GIVE_UP_AFTER_TIMEOUT_S:g} s after the start")
                 if world.done.is_set() and end == float("inf"):
                     end = now + SETTLE_AFTER_DONE_S
                 current = loop.latest_state
