@@ -44,7 +44,7 @@ def test_model_config_sets_frame_size_and_cameras(tmp_path):
     (tmp_path / "tiny.yaml").write_text("preset: tiny\ncameras: [wrist]\nlead_camera: wrist\n")
     assert cli(["convert", str(bags), "--out", str(tmp_path / "ds"), "--model-config", str(tmp_path / "tiny.yaml")]) == 0
     (episode_file,) = (tmp_path / "ds").glob("*.npz")
-    assert {c: f.shape for c, f in Episode.load(episode_file).frames.items()} == {"wrist": (11, 16, 16, 3)}
+    assert {c: f.shape for c, f in Episode.load(episode_file).frames.items()} == {"wrist": (11, 32, 32, 3)}
 
 
 def test_empty_effort_joint_states_read_and_corrupt_messages_skipped_with_a_warning(tmp_path):

@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,64 +33,75 @@ def start_faulty_fr3(ip: str, log_path) -> subprocess.Popen:
                             stdout=log_path.open("w"), stderr=subprocess.STDOUT, env=env)
 
 
-def test_reflex_and_motion_generator_error_are_recovered_without_a_restart(tmp_path):
+@dataclass
+class Rig:
+    """The faulty FR3 and the controller process connected to it."""
+
+    ip: str
+    logs: Path
+    robot: subprocess.Popen
+    controller: subprocess.Popen
+
+    def restart_robot(self) -> None:
+        self.robot = start_faulty_fr3(self.ip, self.logs / "robot_again.log")
+
+
+@pytest.fixture
+def rig(tmp_path):
     ip = robot_ip_for_this_process()
-    robot = start_faulty_fr3(ip, tmp_path / "robot.log")
-    controller = node_process("controller", {"robot_ip": ip}, tmp_path / "controller.log")
+    rig = Rig(ip, tmp_path, start_faulty_fr3(ip, tmp_path / "robot.log"),
+              node_process("controller", {"robot_ip": ip}, tmp_path / "controller.log"))
     try:
-        with observer_node("robot_error_injector") as (obs, driver):
-            wait_for(lambda: len(obs.poses) > 50, 60, "/ee_pose")
-
-            # 1. Provoked reflex: a valid chunk runs the TCP down through the wall.
-            driver.send(driver.line((0.45, 0.0, 0.25), speed=0.2))
-            wait_for(lambda: obs.counter("stops_reflex") >= 1, 15, "the reflex to latch a stop")
-            wait_for(lambda: obs.counter("recoveries") >= 1 and obs.diagnostics[-1][1] == "holding", 15,
-                     "the automatic recovery")
-            assert obs.pose_now()[2] > WALL_Z - 0.03, "the reflex must have stopped the arm at the wall"
-            assert "cartesian_reflex" in obs.value("last_stop"), obs.value("last_stop")
-
-            # 2. Injected motion-generator error while moving up again.
-            driver.send(driver.line((0.45, 0.1, 0.45), speed=0.15))
-            wait_for(lambda: obs.joint_speeds[-1][1] > 0.05, 10, "the arm to move again after the reflex")
-            robot.send_signal(signal.SIGUSR1)
-            wait_for(lambda: obs.counter("stops_reflex") >= 2, 15, "the injected error to latch a stop")
-            wait_for(lambda: obs.counter("recoveries") >= 2 and obs.diagnostics[-1][1] == "holding", 15,
-                     "the second automatic recovery")
-            assert "joint_motion_generator_velocity_discontinuity" in obs.value("last_stop"), obs.value("last_stop")
-
-            # 3. Same node, same connection: chunks move the arm again.
-            resumed = time.time()
-            driver.send(driver.line((0.45, -0.1, 0.45), speed=0.15))
-            wait_for(lambda: any(speed > 0.05 for t, speed in obs.joint_speeds if t > resumed), 10, "motion after both recoveries")
-            assert np.linalg.norm(obs.pose_now()[:2] - [0.45, 0.1]) > 0.01
-            assert controller.poll() is None, "the controller process ended"
+        yield rig
     finally:
-        stop(controller)
-        stop(robot)
-        print_logs(tmp_path, ("controller", "robot"))
-
-
-def test_a_dropped_connection_is_reconnected_and_recovered_without_a_restart(tmp_path):
-    ip = robot_ip_for_this_process()
-    robot = start_faulty_fr3(ip, tmp_path / "robot.log")
-    controller = node_process("controller", {"robot_ip": ip}, tmp_path / "controller.log")
-    try:
-        with observer_node("connection_dropper") as (obs, driver):
-            wait_for(lambda: len(obs.poses) > 50 and obs.diagnostics, 60, "/ee_pose and /diagnostics")
-            robot.kill()  # the robot vanishes mid-stream (a pulled cable, a crashed sim)
-            robot.wait()
-            wait_for(lambda: "waiting for the robot" in obs.diagnostics[-1][1], 15, "'waiting for the robot' after the drop")
-            assert "network" in obs.value("last_stop"), obs.value("last_stop")
-            robot = start_faulty_fr3(ip, tmp_path / "robot_again.log")
-            wait_for(lambda: obs.counter("reconnections") >= 1, 60, "the controller to reconnect")
-            wait_for(lambda: obs.diagnostics[-1][1] == "holding", 15, "the automatic recovery of the network stop")
-            resumed = time.time()
-            target = obs.pose_now()[:3] + [0.0, 0.06, 0.0]
-            driver.send(driver.line(target, speed=0.1))
-            wait_for(lambda: np.linalg.norm(obs.pose_now()[:3] - target) < 0.01, 15, "the arm to follow a chunk again")
-            assert any(r > resumed for r, _, _ in obs.poses)
-            assert controller.poll() is None, "the controller process ended"
-    finally:
-        stop(controller)
-        stop(robot)
+        stop(rig.controller)
+        stop(rig.robot)
         print_logs(tmp_path, ("controller", "robot", "robot_again"))
+
+
+def test_reflex_and_motion_generator_error_are_recovered_without_a_restart(rig):
+    robot, controller = rig.robot, rig.controller
+    with observer_node("robot_error_injector") as (obs, driver):
+        wait_for(lambda: len(obs.poses) > 50, 60, "/ee_pose")
+
+        # 1. Provoked reflex: a valid chunk runs the TCP down through the wall.
+        driver.send(driver.line((0.45, 0.0, 0.25), speed=0.2))
+        wait_for(lambda: obs.counter("stops_reflex") >= 1, 15, "the reflex to latch a stop")
+        wait_for(lambda: obs.counter("recoveries") >= 1 and obs.diagnostics[-1][1] == "holding", 15,
+                 "the automatic recovery")
+        assert obs.pose_now()[2] > WALL_Z - 0.03, "the reflex must have stopped the arm at the wall"
+        assert "cartesian_reflex" in obs.value("last_stop"), obs.value("last_stop")
+
+        # 2. Injected motion-generator error while moving up again.
+        driver.send(driver.line((0.45, 0.1, 0.45), speed=0.15))
+        wait_for(lambda: obs.joint_speeds[-1][1] > 0.05, 10, "the arm to move again after the reflex")
+        robot.send_signal(signal.SIGUSR1)
+        wait_for(lambda: obs.counter("stops_reflex") >= 2, 15, "the injected error to latch a stop")
+        wait_for(lambda: obs.counter("recoveries") >= 2 and obs.diagnostics[-1][1] == "holding", 15,
+                 "the second automatic recovery")
+        assert "joint_motion_generator_velocity_discontinuity" in obs.value("last_stop"), obs.value("last_stop")
+
+        # 3. Same node, same connection: chunks move the arm again.
+        resumed = time.time()
+        driver.send(driver.line((0.45, -0.1, 0.45), speed=0.15))
+        wait_for(lambda: any(speed > 0.05 for t, speed in obs.joint_speeds if t > resumed), 10, "motion after both recoveries")
+        assert np.linalg.norm(obs.pose_now()[:2] - [0.45, 0.1]) > 0.01
+        assert controller.poll() is None, "the controller process ended"
+
+
+def test_a_dropped_connection_is_reconnected_and_recovered_without_a_restart(rig):
+    with observer_node("connection_dropper") as (obs, driver):
+        wait_for(lambda: len(obs.poses) > 50 and obs.diagnostics, 60, "/ee_pose and /diagnostics")
+        rig.robot.kill()  # the robot vanishes mid-stream (a pulled cable, a crashed sim)
+        rig.robot.wait()
+        wait_for(lambda: "waiting for the robot" in obs.diagnostics[-1][1], 15, "'waiting for the robot' after the drop")
+        assert "network" in obs.value("last_stop"), obs.value("last_stop")
+        rig.restart_robot()
+        wait_for(lambda: obs.counter("reconnections") >= 1, 60, "the controller to reconnect")
+        wait_for(lambda: obs.diagnostics[-1][1] == "holding", 15, "the automatic recovery of the network stop")
+        resumed = time.time()
+        target = obs.pose_now()[:3] + [0.0, 0.06, 0.0]
+        driver.send(driver.line(target, speed=0.1))
+        wait_for(lambda: np.linalg.norm(obs.pose_now()[:3] - target) < 0.01, 15, "the arm to follow a chunk again")
+        assert any(r > resumed for r, _, _ in obs.poses)
+        assert rig.controller.poll() is None, "the controller process ended"

@@ -27,4 +27,4 @@ def test_shipped_checkpoint_plans_a_chunk_near_the_arm():
     assert np.all(chunk.poses[:, 0] > 0.2) and np.all(chunk.poses[:, 0] < 0.9)
     assert np.all(chunk.poses[:, 2] > -0.05) and np.all(chunk.poses[:, 2] < 0.8)
     video = output.decode_video()  # decoded only when asked, off the chunk's critical path
-    assert set(video) == {"front", "wrist"} and video["front"].shape == (5, 16, 16, 3)
+    assert set(video) == {"front", "wrist"} and video["front"].shape == (4, 32, 32, 3)

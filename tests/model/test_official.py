@@ -10,7 +10,8 @@ from torch import nn
 from video_policy_ros.model.config import OFFICIAL_FEATURE_BLOCKS, VideoPolicyConfig
 from video_policy_ros.model.video_policy import VideoPolicyModel, feature_geometry
 
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "video_policy_tiny" / "config.json"
+# the config of the checkpoint shipped before the official architecture (pooled fusion, delta actions)
+PRE_OFFICIAL = Path(__file__).resolve().parent / "fixtures" / "pre_official_tiny_config.json"
 
 
 def _count(module: nn.Module) -> int:
@@ -86,8 +87,8 @@ def test_tiny_preset_hooks_give_the_predicted_shapes():
 
 
 def test_old_checkpoint_configs_keep_their_architecture():
-    shipped = VideoPolicyConfig.model_validate_json(SHIPPED.read_text())
-    assert "fusion" not in json.loads(SHIPPED.read_text())["head"]
+    shipped = VideoPolicyConfig.model_validate_json(PRE_OFFICIAL.read_text())
+    assert "fusion" not in json.loads(PRE_OFFICIAL.read_text())["head"]
     assert (shipped.head.fusion, shipped.head.noise_embedding, shipped.head.activation) == ("pooled", "sinusoidal", "mish")
     assert shipped.lead_camera is None and not shipped.text.pooled and shipped.action.representation == "delta"
     assert (shipped.edm.dropout, shipped.edm.cond_noise_aug, shipped.edm.inference_dtype) == ("joint", 0.0, "float32")

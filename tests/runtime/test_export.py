@@ -22,7 +22,7 @@ def test_denoiser_and_decoder_match_torch_through_onnxruntime(exported, tiny_mod
     for seed, sigma in ((0, 0.05), (1, 2.5), (2, 60.0)):  # low, mid and high noise: every scaling branch
         inputs = denoiser_example(tiny_model, guided=True, seed=seed)
         inputs["sigma"] = torch.full((2,), sigma)
-        args = [inputs[k] for k in ("x_video", "x_action", "sigma", "cond", "text", "proprio", "uncond")]
+        args = [inputs.get(k) for k in ("x_video", "x_action", "sigma", "cond", "text", "proprio", "uncond")]
         errors = [float((a - b).abs().max()) for a, b in zip(ort_backend.denoise(*args), torch_backend.denoise(*args))]
         print(f"sigma {sigma}: max abs error d_video {errors[0]:.2e}, d_action {errors[1]:.2e}")
         assert max(errors) < PARITY_TOLERANCE
@@ -39,13 +39,14 @@ def test_manifest_names_the_checkpoint_and_every_tensor(exported, shipped_checkp
     manifest = load_exported(exported, shipped_checkpoint)
     assert manifest.checkpoint_sha256 == checkpoint_sha256(shipped_checkpoint) and manifest.guided
     cfg = tiny_model.cfg
-    video = (2, cfg.num_frames, 3, *cfg.latent_size)
+    video = (2, cfg.num_frames, cfg.vae.latent_channels, *cfg.latent_size)
+    text_tokens = 1 if cfg.text.pooled else cfg.text.max_length
     shapes = {t.name: (t.shape, t.dtype) for t in manifest.denoiser.inputs + manifest.denoiser.outputs}
     assert shapes == {
         "x_video": (video, "float32"), "x_action": ((2, 32, 7), "float32"), "sigma": ((2,), "float32"),
-        "cond": (video, "float32"), "text": ((2, cfg.text.max_length, cfg.unet.cross_attention_dim), "float32"),
-        "proprio": ((2, 7), "float32"), "uncond": ((2,), "bool"),
-        "d_video": (video, "float32"), "d_action": ((2, 32, 7), "float32"),
+        "cond": (video, "float32"), "text": ((2, text_tokens, cfg.unet.cross_attention_dim), "float32"),
+        "uncond": ((2,), "bool"), "d_video": (video, "float32"), "d_action": ((2, 32, 7), "float32"),
+        **({"proprio": ((2, 7), "float32")} if cfg.proprio else {}),
     }
     assert [t.name for t in manifest.decoder.outputs] == ["frames"]
 

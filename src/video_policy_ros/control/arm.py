@@ -195,6 +195,7 @@ class GripperWorker:
     """
 
     POLL_PERIOD_S = 0.05
+    RETRY_PERIOD_S = 0.5
 
     def __init__(self, gripper, franky_exception: type[BaseException], speed: float):
         self._gripper, self._exception, self._speed = gripper, franky_exception, speed
@@ -236,9 +237,10 @@ class GripperWorker:
                     self._sent = target
                     self._gripper.move_async(2 * target, self._speed)
                 self.position = self._gripper.width / 2
-            except self._exception as exc:  # reported through move(); the arm goes on
+            except (self._exception, RuntimeError) as exc:  # franky raises both; reported through move()
                 with self._wake:
                     self._error = str(exc)
+                    self._wake.wait(self.RETRY_PERIOD_S)  # a lost connection: do not spin on it
 
 
 def connect_with_retry(connect, deadline_s: float, on_wait, sleep=time.sleep, clock=time.monotonic,

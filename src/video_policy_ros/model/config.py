@@ -7,7 +7,7 @@ per camera, OpenCLIP ViT-H pooled text token, 3D-ResNet fusion head).
 The config is saved with every checkpoint, so it must describe the model completely.
 
 Field defaults are the choices of checkpoints written before the official architecture
-was adopted (e.g. the shipped ``models/video_policy_tiny``): a key absent from an old
+was adopted (e.g. ``tests/model/fixtures/pre_official_tiny_config.json``): a key absent from an old
 ``config.json`` selects what that checkpoint was trained with. Both presets set the
 official choices explicitly (see models/README.md, "deviations").
 """

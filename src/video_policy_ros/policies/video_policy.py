@@ -92,7 +92,7 @@ class VideoPolicy(Policy):
     @torch.no_grad()
     def predict(self, observation: Observation) -> PolicyOutput:
         images = camera_images(observation, self.camera_names, self.config.image_size).to(self.device)
-        cond = self.model.encode_condition(images)
+        cond = self.model.encode_condition(images, self._generator)  # its noise augmentation: seeded too
         proprio = None
         if self.config.proprio:
             p = self.normalizer.encode_proprio(observation.tcp_pose, observation.gripper)
