@@ -137,7 +137,7 @@ def test_topic_rates(recording):
     # From when every stream had been discovered (plus a margin) until the reset, all processes busy.
     first = max(samples[0][0] for samples in [*recording.images.values(), recording.joints])
     t0, t1 = first + 0.5, recording.events["reset"]
-    assert t1 - t0 > 3.0, "measurement window too short"
+    assert t1 - t0 > 2.0, "measurement window too short"  # >= 30 frames per camera, 400 joint states
     def rate(receive_times):
         return sum(t0 <= r <= t1 for r in receive_times) / (t1 - t0)
 
