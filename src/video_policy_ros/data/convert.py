@@ -76,8 +76,8 @@ def video_to_episode(path: Path, opts: ConvertOptions, camera: str) -> Episode:
     return Episode(instruction, opts.fps, {camera: np.stack([images[i] for i in picks])})
 
 
-def reshape_episode(path: Path, opts: ConvertOptions, action_free: bool) -> Episode:
-    """An episode file → the same episode with ``opts``' cameras and frame size (and no actions if asked)."""
+def reshape_episode(path: Path, opts: ConvertOptions) -> Episode:
+    """An episode file → the same episode with ``opts``' cameras and frame size."""
     episode = Episode.load(path)
     if abs(episode.fps - opts.fps) > 1e-6:
         raise ConversionError(f"{path}: recorded at {episode.fps:g} fps, not --fps {opts.fps:g}; an episode file is "
@@ -87,21 +87,17 @@ def reshape_episode(path: Path, opts: ConvertOptions, action_free: bool) -> Epis
     if missing:
         raise ConversionError(f"{path}: no camera(s) {missing} (it has {list(episode.frames)})")
     frames = {c: np.stack([resize(f, opts.image_size) for f in episode.frames[c]]) for c in cameras}
-    keep = episode.has_actions and not action_free
     return Episode(opts.instruction if opts.instruction is not None else episode.instruction, episode.fps, frames,
-                   episode.tcp_poses if keep else None, episode.gripper if keep else None, episode.success)
+                   episode.tcp_poses, episode.gripper, episode.success)
 
 
-def convert_one(path: Path, opts: ConvertOptions, video_camera: str, action_free: bool = False) -> tuple[Episode, list[str]]:
+def convert_one(path: Path, opts: ConvertOptions, video_camera: str) -> tuple[Episode, list[str]]:
     if path.suffix == ".npz":
-        return reshape_episode(path, opts, action_free), []
+        return reshape_episode(path, opts), []
     if path.suffix == ".mp4":
         episode = video_to_episode(path, opts, video_camera)
         return episode, ([] if episode.instruction else [f"no instruction ({path.with_suffix('.txt').name} or --instruction)"])
     result = convert_bag(read_bag(path), opts)
-    if action_free and result.episode.has_actions:
-        episode = result.episode
-        return Episode(episode.instruction, episode.fps, episode.frames, success=episode.success), result.warnings
     return result.episode, result.warnings
 
 
@@ -152,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"warning: {target} exists, kept (pass --overwrite to replace it)", file=sys.stderr)
             continue
         try:
-            episode, warnings = convert_one(path, opts, args.video_camera, args.action_free)
+            episode, warnings = convert_one(path, opts, args.video_camera)
+            if args.action_free:
+                episode = episode.without_actions()
         except (BagReadError, ConversionError, EpisodeError) as exc:
             failed.append(f"{path}: {exc}")
             tqdm.write(f"warning: {path}: not converted: {exc}", file=sys.stderr)

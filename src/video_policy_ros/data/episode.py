@@ -66,6 +66,10 @@ class Episode:
     def camera_names(self) -> tuple[str, ...]:
         return tuple(self.frames)
 
+    def without_actions(self) -> "Episode":
+        """The same frames as an action-free (video-only) episode."""
+        return Episode(self.instruction, self.fps, self.frames, success=self.success)
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
