@@ -11,7 +11,7 @@ import pytest
 from tests.integration.processes import robot_ip_for_this_process
 from video_policy_ros.config import ControllerConfig, SimWorldConfig, TaskConfig
 from video_policy_ros.control.watchdog import ChunkRejected
-from video_policy_ros.sim.expert import make_expert
+from video_policy_ros.sim.expert import ExpertParams, make_expert
 from video_policy_ros.sim.scene import CUBE_HALF_SIZE
 from video_policy_ros.sim.task import in_bowl
 
@@ -71,3 +71,8 @@ def test_demos_command_records_a_place_episode_whose_grasp_once_stalled_the_cont
     episode = Episode.load(tmp_path / "episode_00010.npz")
     assert episode.instruction == "put the blue cube in the bowl" and episode.success
     assert episode.frames["front"].shape[1:] == (48, 64, 3) and episode.gripper.min() < CUBE_HALF_SIZE + 0.003
+    # The arm stops where the expert aims (the table lies 3.5 cm below the grasp's TCP): demonstrations
+    # once ran 1-2 cm past each stop, below the workspace floor, and policies learned to aim there.
+    grasp_height = CUBE_HALF_SIZE + ExpertParams().grasp_offset
+    assert episode.tcp_poses[:, 2].min() > grasp_height - 0.004, episode.tcp_poses[:, 2].min()
+    assert episode.tcp_poses[:, 2].min() > ControllerConfig().workspace.min[2]

@@ -3,7 +3,7 @@ import pytest
 
 from video_policy_ros.config import TaskConfig
 from video_policy_ros.policies.scripted import layout_for_instruction
-from video_policy_ros.sim.expert import ExpertParams, PlaceExpert, TouchExpert, make_expert
+from video_policy_ros.sim.expert import TOP_DOWN, ExpertParams, PlaceExpert, TouchExpert, make_expert, timed_path
 from video_policy_ros.types import FINGERS_CLOSED, FINGERS_OPEN
 from video_policy_ros.sim.scene import (
     BOWL_INNER_HALF_SIZE, BOWL_WALL_THICKNESS, CUBE_HALF_SIZE, bowl_floor_top, sample_layout,
@@ -99,6 +99,23 @@ def test_touch_expert_reaches_the_target_at_its_speed():
         pose, t = chunk.poses[4], t + 0.5
     distance = touch_distance(layout, layout.cube_positions, pose[:3])
     assert is_success(distance, 0.03) and pose[2] < layout.cube_positions[layout.target][2] + CUBE_HALF_SIZE
+
+
+def test_timed_path_brakes_into_each_waypoint_within_the_acceleration():
+    """A stop from cruise speed within one step asked for more than the controller's acceleration cap,
+    and the arm ran up to 2 cm past the grasp height; the path now ramps at ``acceleration``."""
+    params = ExpertParams(chunk_steps=64)
+    hover = np.concatenate([START[:3] + [0.1, 0.05, -0.2], TOP_DOWN])
+    grasp = np.concatenate([hover[:3] - [0, 0, 0.1], TOP_DOWN])
+    poses = timed_path(START, [hover, grasp], params)
+    positions = np.vstack([START[:3], poses[:, :3]])
+    velocities = np.diff(positions, axis=0) / params.dt
+    accelerations = np.linalg.norm(np.diff(velocities[1:], axis=0), axis=1) / params.dt  # the first step enters at speed
+    assert np.linalg.norm(velocities, axis=1).max() <= params.speed + 1e-9
+    assert accelerations.max() <= params.acceleration + 1e-9
+    np.testing.assert_allclose(poses[-1], grasp, atol=1e-9)
+    stop = np.argmin(np.linalg.norm(positions - hover[:3], axis=1))  # the arm rests at the hover point before descending
+    assert np.linalg.norm(positions[stop] - hover[:3]) < 2e-3 and np.linalg.norm(velocities[stop - 1]) < 0.05
 
 
 def test_place_expert_grasps_carries_and_releases_over_the_bowl():

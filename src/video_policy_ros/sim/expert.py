@@ -28,6 +28,7 @@ TOP_DOWN = np.array([1.0, 0.0, 0.0, 0.0])
 class ExpertParams:
     speed: float = 0.15  # m/s along the path (below the controller's limit)
     angular_speed: float = 0.5  # rad/s
+    acceleration: float = 0.5  # m/s^2 into and out of each waypoint: half the controller's TCP cap
     hover_height: float = 0.10  # m above the cube's top face before descending
     touch_depth: float = 0.005  # m the TCP aims below the top face, so contact is certain
     grasp_offset: float = 0.005  # m the TCP stays above the cube's centre when grasping
@@ -39,23 +40,52 @@ class ExpertParams:
     dt: float = 0.1
 
 
+def _stop_profile(length: float, entry_speed: float, speed: float, acceleration: float):
+    """Arc length travelled ``t`` s into a segment of ``length`` entered at ``entry_speed``, and its duration.
+
+    Accelerate to ``speed``, cruise, and brake to rest at the end, all at ``acceleration``: the arm can
+    follow this without running past the segment's end (an abrupt stop from speed exceeds the controller's
+    acceleration cap, and the arm overshot such stops by up to 2 cm)."""
+    entry = min(entry_speed, speed, np.sqrt(2 * acceleration * length))
+    peak = min(speed, np.sqrt(acceleration * length + 0.5 * entry**2))
+    t_up, t_down = (peak - entry) / acceleration, peak / acceleration
+    s_up, s_down = (peak**2 - entry**2) / (2 * acceleration), peak**2 / (2 * acceleration)
+    t_cruise = max(length - s_up - s_down, 0.0) / peak if peak > 0 else 0.0
+
+    def travelled(t: float) -> float:
+        if t < t_up:
+            return entry * t + 0.5 * acceleration * t * t
+        if t < t_up + t_cruise:
+            return s_up + peak * (t - t_up)
+        down = min(t - t_up - t_cruise, t_down)
+        return min(length, s_up + peak * t_cruise + peak * down - 0.5 * acceleration * down * down)
+
+    return travelled, t_up + t_cruise + t_down
+
+
 def timed_path(start: np.ndarray, waypoints: list[np.ndarray], params: ExpertParams) -> np.ndarray:
-    """``(chunk_steps, 7)`` poses every ``dt`` along start → waypoints at constant speed, then holding."""
-    segments = [start] + waypoints
-    durations = []
-    for a, b in zip(segments[:-1], segments[1:]):
+    """``(chunk_steps, 7)`` poses every ``dt`` along start → waypoints, then holding.
+
+    Each segment is a stop-to-stop move at ``speed`` / ``angular_speed`` with ramps at ``acceleration``;
+    the first one is entered as if already moving along it, so a re-plan mid-segment continues the motion.
+    Rotation is measured in metres at ``speed / angular_speed`` per radian, so one profile covers both."""
+    metres_per_radian = params.speed / params.angular_speed
+    profiles, segments = [], [start] + waypoints
+    for i, (a, b) in enumerate(zip(segments[:-1], segments[1:])):
         angle = np.linalg.norm(quat_to_rotvec(quat_multiply(b[3:], quat_conjugate(a[3:]))))
-        durations.append(max(np.linalg.norm(b[:3] - a[:3]) / params.speed, angle / params.angular_speed, 1e-6))
-    ends = np.cumsum(durations)
+        length = max(np.linalg.norm(b[:3] - a[:3]), angle * metres_per_radian, 1e-6)
+        travelled, duration = _stop_profile(length, params.speed if i == 0 else 0.0, params.speed, params.acceleration)
+        profiles.append((a, b, length, travelled, duration))
+    ends = np.cumsum([p[-1] for p in profiles])
     poses = []
     for k in range(1, params.chunk_steps + 1):
         t = k * params.dt
         i = int(np.searchsorted(ends, t))
-        if i >= len(durations):
+        if i >= len(profiles):
             poses.append(segments[-1])
             continue
-        start_t = ends[i] - durations[i]
-        poses.append(interpolate_pose(segments[i], segments[i + 1], (t - start_t) / durations[i]))
+        a, b, length, travelled, duration = profiles[i]
+        poses.append(interpolate_pose(a, b, travelled(t - (ends[i] - duration)) / length))
     return np.array(poses)
 
 
