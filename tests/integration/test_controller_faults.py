@@ -75,6 +75,16 @@ def run_scenarios(driver: Driver, obs: Observer) -> None:
     for face, target in FACES.items():
         start = obs.pose_now()[:3].copy()
         ev["faces"][face] = (start, np.array(target), *driver.go(np.array(target), speed=2 * CAP))
+    # A policy's re-planning: every 0.5 s a chunk at the cap from the measured pose (which lags the
+    # set-point) to a point 1 mm above the workspace floor, each ending in an abrupt stop.
+    floor = FACES["z_min"].copy()
+    floor[2] = CONFIG.workspace.min[2] + 0.001
+    ev["floor_start"] = time.time()
+    for _ in range(8):
+        driver.send(driver.line(floor, speed=CAP))
+        time.sleep(0.5)
+    time.sleep(1.0)
+    ev["floor_end"] = time.time()
     # Overlapping chunks: a new one every 0.3 s, each turning the motion.
     ev["splice_start"] = time.time()
     for target in [(0.45, 0.1, 0.25), (0.40, -0.1, 0.35), (0.50, 0.0, 0.20), (0.45, 0.15, 0.30)]:
@@ -165,6 +175,16 @@ def test_speed_cap_and_straight_line_to_every_face(observed):
     for face, (speed, off) in results.items():
         assert speed <= CAP * 1.04, f"{face}: {speed:.3f} m/s over the {CAP} m/s cap"
         assert off <= 0.01, f"{face}: TCP left the commanded line by {off:.3f} m"
+
+
+def test_the_measured_tcp_stays_in_the_workspace_box_when_chunks_stop_abruptly_at_its_floor(observed):
+    """Chunks only hold points inside the box; the arm's own dynamics (a stop from speed, the lag of the
+    measured pose behind the set-point) once carried the TCP 1-2 cm past such a stop."""
+    _, positions = observed.poses_between(observed.events["floor_start"], observed.events["floor_end"])
+    lowest = positions[:, 2].min()
+    print(f"lowest TCP z {lowest:.4f} m, workspace floor {CONFIG.workspace.min[2]} m")
+    assert lowest >= CONFIG.workspace.min[2] - 0.0015
+    assert lowest <= CONFIG.workspace.min[2] + 0.005  # it did get there
 
 
 def test_overlapping_chunks_keep_the_commanded_velocity_continuous(observed):

@@ -77,7 +77,7 @@ def test_gripper_targets_are_clamped_to_the_hand_range(commander):
 def test_speed_is_capped_and_only_scaled_down(commander):
     watchdog, previous = commander.watchdog, commander.last_sent
     accel = np.zeros(7)
-    fast = np.array([2.0, 1.0, 0, 0, 0, 0])
+    fast = np.array([-2.0, 1.0, 0, 0, 0, 0])  # into the box: home lies 2.6 cm from its x_max face
     for _ in range(400):  # long enough to ramp up through the acceleration limits
         previous, accel = watchdog.limit(fast, state(), previous, accel, 0.005)
     speed = np.linalg.norm(previous.twist[:3])
@@ -95,14 +95,31 @@ def test_acceleration_per_cycle_is_bounded(commander):
     assert np.linalg.norm(command.twist[:3]) <= CONFIG.max_linear_acceleration * 0.005 * 1.05
 
 
-def test_no_descent_through_the_table():
-    low = KINEMATICS.solve_ik(np.concatenate([[0.45, 0.0, 0.012], HOME_POSE[3:]])).joints
+def test_no_descent_through_the_workspace_floor_or_the_table_but_back_up_is_free():
+    low = KINEMATICS.solve_ik(np.concatenate([[0.45, 0.0, 0.012], HOME_POSE[3:]])).joints  # below the floor (0.02)
     commander = build_commander(CONFIG, KINEMATICS)
     previous, accel = commander.last_sent, np.zeros(7)
     for _ in range(100):
         previous, accel = commander.watchdog.limit(np.array([0, 0, -0.2, 0, 0, 0]), state(low), previous, accel, 0.005)
     assert previous.twist[2] > -0.01
-    assert commander.watchdog.counters["limited_table"] > 0
+    assert commander.watchdog.counters["limited_workspace"] > 0
+    for _ in range(100):
+        previous, accel = commander.watchdog.limit(np.array([0, 0, 0.1, 0, 0, 0]), state(low), previous, accel, 0.005)
+    np.testing.assert_allclose(previous.twist[:3], [0, 0, 0.1], atol=1e-3)
+
+
+def test_approach_to_a_workspace_face_slows_so_the_arm_can_brake_before_it():
+    commander = build_commander(CONFIG, KINEMATICS)
+    watchdog = commander.watchdog
+    for room, fast_enough in ((0.10, True), (0.01, False), (0.0, False)):
+        pose = np.concatenate([[CONFIG.workspace.max[0] - room, 0.0, 0.3], HOME_POSE[3:]])
+        joints = KINEMATICS.solve_ik(pose).joints
+        previous, accel = commander.last_sent, np.zeros(7)
+        for _ in range(200):
+            previous, accel = watchdog.limit(np.array([0.25, 0, 0, 0, 0, 0]), state(joints), previous, accel, 0.005)
+        braking = previous.twist[0] ** 2 / (2 * CONFIG.max_linear_acceleration)
+        assert braking <= room + 1e-6  # it could still stop at the full cap before the face
+        assert bool(previous.twist[0] > 0.2) is fast_enough, (room, previous.twist)
 
 
 def test_stop_latches_until_reset_at_rest(commander):

@@ -3,8 +3,8 @@
 - ``admit_chunk``: a chunk is executed only if all its numbers are finite, it is neither too
   old nor stamped in the future, it starts near the current set-point and every point lies in
   the workspace box with the hand within the tilt limit. Rejected, never clamped.
-- ``limit``: every cycle's command passes the TCP speed/acceleration caps, the table plane
-  (TCP and fingertips), the joint velocity limits, the joint position margins and a
+- ``limit``: every cycle's command passes the TCP speed/acceleration caps, the workspace box
+  and the table plane (TCP and fingertips), approached no faster than the arm can brake, the joint velocity limits, the joint position margins and a
   jerk → acceleration rate limiter per joint, in that order. Speeds are only ever scaled
   down. The result is what is sent, and the twist it produces is what is reported.
 - Stops: e-stop and robot errors latch one stop (``latch``), cleared by ``reset`` at rest
@@ -249,12 +249,16 @@ class Watchdog:
         scale = min(_scale_down(twist[:3], lim.max_linear_speed), _scale_down(twist[3:], lim.max_angular_speed))
         self._count("tcp_speed", scale < 1.0)
         twist = twist * scale
-        # 2. Table plane: descend no faster than the remaining clearance allows within the braking horizon.
+        # 2. Workspace box and table plane: the measured TCP approaches each face no faster than it can
+        #    brake within the acceleration cap and the braking horizon (chunks only hold points inside
+        #    the box, but a stop from speed would carry the arm past it).
+        toward_min = np.maximum(state.tcp_pose[:3] - lim.workspace_min, 0.0)
+        toward_max = np.maximum(lim.workspace_max - state.tcp_pose[:3], 0.0)
         lowest = min(state.tcp_pose[2], self.kinematics.lowest_fingertip_z(q))
-        max_descent = max(0.0, lowest - lim.table_z - lim.table_clearance) / lim.braking_horizon
-        if twist[2] < -max_descent:
-            self._count("table", True)
-            twist[2] = -max_descent
+        toward_min[2] = min(toward_min[2], max(0.0, lowest - lim.table_z - lim.table_clearance))
+        bounded = np.clip(twist[:3], -self._approach_speed(toward_min), self._approach_speed(toward_max))
+        self._count("workspace", np.any(bounded != twist[:3]))
+        twist[:3] = bounded
         # 3. TCP acceleration: the change from last cycle's sent twist is capped (velocity stays continuous).
         change = twist - previous.twist
         scale = min(_scale_down(change[:3], lim.max_linear_acceleration * dt),
@@ -286,6 +290,12 @@ class Watchdog:
         self._count("tcp_speed", scale < 1.0)
         qdot, sent = qdot * scale, sent * scale
         return JointCommand(qdot, sent, None), (qdot - previous.joint_velocities) / dt
+
+    def _approach_speed(self, room: np.ndarray) -> np.ndarray:
+        """Fastest approach to limits ``room`` metres away that stops in time: braking at half the
+        acceleration cap (the rest covers the arm's lag), and within the braking horizon close to them."""
+        lim = self.limits
+        return np.minimum(np.sqrt(lim.max_linear_acceleration * room), room / lim.braking_horizon)
 
     def _count(self, limit: str, active) -> bool:
         """Count a cycle in which ``limit`` changed the command; returns ``active``."""
