@@ -15,8 +15,11 @@ class FrankyError(Exception):
 class SlowGripper:
     """franky.Gripper's surface: every call is a round trip, a move can block for a second."""
 
-    def __init__(self, move_blocks_s: float = 0.0, fail: bool = False):
+    def __init__(self, move_blocks_s: float = 0.0, fail: bool = False, object_width: float = 0.0,
+                 ignored_moves: int = 0):
         self.width_m, self.moves, self.move_blocks_s, self.fail = 0.08, [], move_blocks_s, fail
+        self.object_width = object_width  # the fingers close on an object this wide
+        self.ignored_moves = ignored_moves  # this many commands get lost (overtaken by an older one)
         self.moving = threading.Event()
 
     @property
@@ -29,7 +32,10 @@ class SlowGripper:
         if self.fail:
             raise RuntimeError("Net Exception")  # what franky raises when the connection is gone
         self.moves.append(width)
-        self.width_m = width
+        if self.ignored_moves:
+            self.ignored_moves -= 1
+            return
+        self.width_m = max(width, self.object_width)
 
 
 def wait_until(predicate, timeout_s=2.0):
@@ -68,5 +74,21 @@ def test_a_failed_gripper_command_is_raised_once_by_the_next_move():
         assert raised.value.kind == "gripper"
         worker.move(0.0)  # reported once; the same target is not re-sent
         assert worker._thread.is_alive()
+    finally:
+        worker.close()
+
+
+def test_an_opening_that_never_starts_is_sent_again_but_a_close_resting_on_an_object_is_not():
+    gripper = SlowGripper(object_width=0.06)
+    worker = GripperWorker(gripper, FrankyError, speed=0.1)
+    try:
+        worker.move(0.0)
+        wait_until(lambda: worker.position == pytest.approx(0.03))  # resting on the object
+        time.sleep(2.5 * GripperWorker.RESEND_AFTER_S)
+        assert gripper.moves == [0.0]
+        gripper.ignored_moves = 1
+        worker.move(0.04)  # lost: the fingers stay on the object ...
+        wait_until(lambda: worker.position == pytest.approx(0.04), timeout_s=4 * GripperWorker.RESEND_AFTER_S)
+        assert gripper.moves == [0.0, 0.08, 0.08]  # ... until it is sent again
     finally:
         worker.close()

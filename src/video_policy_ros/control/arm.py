@@ -192,16 +192,24 @@ class GripperWorker:
     move can block until that move ends (seconds). Here the control thread only sets the latest
     target and reads the last measured width; the worker sends targets (the latest wins) and
     polls the width. A failed gripper command is raised, once, by the next :meth:`move`.
+
+    An opening that never starts is sent again: franky's async moves run in threads of their own,
+    and on a loaded machine an open could reach the gripper before the close it superseded, which
+    left the fingers shut on the cube for good. A close that stops short is not resent: it is
+    resting on an object.
     """
 
     POLL_PERIOD_S = 0.05
     RETRY_PERIOD_S = 0.5
+    RESEND_AFTER_S = 1.0  # an opening this long without the fingers moving towards it is sent again
+    MOVING_M = 5e-4  # per finger: more than this towards the target counts as moving
 
     def __init__(self, gripper, franky_exception: type[BaseException], speed: float):
         self._gripper, self._exception, self._speed = gripper, franky_exception, speed
         self.position = gripper.width / 2  # m per finger, last measured
         self._target: float | None = None
         self._sent: float | None = None
+        self._sent_at, self._position_at_send = 0.0, self.position
         self._error: str | None = None
         self._wake = threading.Condition()
         self._closed = False
@@ -218,6 +226,11 @@ class GripperWorker:
         if error is not None:
             raise ArmError("gripper", f"gripper: {error}")
 
+    def _opening_stalled(self) -> bool:
+        return (self._sent is not None and self._sent > self.position + 2e-3
+                and self.position - self._position_at_send < self.MOVING_M
+                and time.monotonic() - self._sent_at > self.RESEND_AFTER_S)
+
     def close(self) -> None:
         with self._wake:
             self._closed = True
@@ -233,8 +246,8 @@ class GripperWorker:
                     return
                 target = self._target
             try:
-                if target is not None and target != self._sent:
-                    self._sent = target
+                if target is not None and (target != self._sent or self._opening_stalled()):
+                    self._sent, self._sent_at, self._position_at_send = target, time.monotonic(), self.position
                     self._gripper.move_async(2 * target, self._speed)
                 self.position = self._gripper.width / 2
             except (self._exception, RuntimeError) as exc:  # franky raises both; reported through move()
