@@ -95,6 +95,9 @@ def recording(tmp_path_factory) -> Recording:
     try:
         wait_for(lambda: rec.joints and rec.joints[-1][2] > 0.05, 60, "the arm to start moving")
         rec.events["moving"] = time.time()
+        # This observer may discover a camera topic after the arm starts (seen 1.4 s late under CI load);
+        # the rate window below runs from then until the reset.
+        wait_for(lambda: all(rec.images.values()), 30, "images from every camera")
         time.sleep(0.5)
         estop.publish(Bool(data=True))
         rec.events["estop"] = time.time()
