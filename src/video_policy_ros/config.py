@@ -145,6 +145,10 @@ class WorkspaceConfig(_Strict):
 
 
 FR3_JOINT_VELOCITY_LIMITS = (2.62, 2.62, 2.62, 2.62, 5.26, 4.18, 5.26)  # rad/s, manufacturer (DESIGN §5)
+# What franky's joint-velocity motions accept (franky 2.0): a command above these is a robot error
+# ("Waypoint velocity ... exceeds maximum velocity"), not a limit, so every cap stays below them.
+FRANKY_JOINT_VELOCITY_LIMITS = (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61)
+JOINT_VELOCITY_LIMITS = tuple(min(a, b) for a, b in zip(FR3_JOINT_VELOCITY_LIMITS, FRANKY_JOINT_VELOCITY_LIMITS))
 RobotErrorKind = Literal[
     "reflex", "motion_planner", "motion_generator", "command", "network", "invalid_operation", "robot", "internal"
 ]
@@ -158,7 +162,8 @@ class ControllerConfig(_Strict):
     max_linear_acceleration: float = Field(1.0, gt=0, le=9.0, description="TCP acceleration cap, m/s^2")
     max_angular_acceleration: float = Field(3.0, gt=0, le=17.0, description="TCP angular acceleration cap, rad/s^2")
     max_joint_velocity: tuple[float, float, float, float, float, float, float] = Field(
-        tuple(v / 2 for v in FR3_JOINT_VELOCITY_LIMITS), description="per-joint velocity cap, rad/s (FR3 limits / 2)"
+        tuple(round(min(fr3 / 2, 0.95 * franky), 2) for fr3, franky in zip(FR3_JOINT_VELOCITY_LIMITS, FRANKY_JOINT_VELOCITY_LIMITS)),
+        description="per-joint velocity cap, rad/s (FR3 limits / 2, below franky's limits)"
     )
     max_joint_acceleration: float = Field(5.0, gt=0, le=10.0, description="per-joint acceleration cap, rad/s^2")
     max_joint_jerk: float = Field(2500.0, gt=0, le=5000.0, description="per-joint jerk cap, rad/s^3")
@@ -197,8 +202,9 @@ class ControllerConfig(_Strict):
     @field_validator("max_joint_velocity")
     @classmethod
     def _within_fr3_limits(cls, limits: tuple[float, ...]) -> tuple[float, ...]:
-        if any(not 0 < v <= hi for v, hi in zip(limits, FR3_JOINT_VELOCITY_LIMITS)):
-            raise ValueError(f"each entry must be in (0, FR3 limit]; FR3 limits are {FR3_JOINT_VELOCITY_LIMITS}")
+        if any(not 0 < v <= hi for v, hi in zip(limits, JOINT_VELOCITY_LIMITS)):
+            raise ValueError(f"each entry must be in (0, limit]; the limits (the FR3's, capped at what franky "
+                             f"accepts) are {JOINT_VELOCITY_LIMITS}")
         return limits
 
 
