@@ -10,7 +10,13 @@ exactly what libfranka raises on a real arm:
   ``joint_motion_generator_velocity_discontinuity``, as the FR3 reports a bad command stream.
 The robot stays in reflex mode until libfranka's automatic error recovery command.
 
-Usage: python faulty_fr3.py <ip> --wall-z 0.25
+Its gripper can fail too (``--gripper-fault``), while the arm goes on:
+- ``silent``: move commands are taken but never answered, and the fingers do not move
+  (a hand that hangs);
+- ``dies``: the first move command closes the gripper's connection, and the gripper
+  accepts no new one (a hand that crashes or loses power mid-move).
+
+Usage: python faulty_fr3.py <ip> --wall-z 0.25 [--gripper-fault silent|dies]
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ import signal
 import threading
 
 import franky_sim
+import franky_sim.franka_robot_server as franka_robot_server
 import franky_sim.simulation_server as simulation_server
+from franky_sim.franka_gripper_server import FrankaGripperServer
 from franky_sim.franka_robot_protocol import AutomaticErrorRecoveryCommand, MoveStatus, RobotCommand, RobotMode
 from franky_sim.franka_robot_server import FrankaRobotServer
 from franky_sim.franka_server import BaseCommand
@@ -81,12 +89,42 @@ class FaultyRobotServer(FrankaRobotServer):
         return state.replace(robot_mode=RobotMode.kReflex, errors=self.errors, reflex_reason=self.errors)
 
 
+class SilentGripperServer(FrankaGripperServer):
+    def start_move(self, width, speed, command_id, tcp_socket) -> None:
+        print(f"fault: gripper move {command_id} to {width:.3f} m taken, never answered", flush=True)
+
+
+class DyingGripperServer(FrankaGripperServer):
+    dead = False
+
+    def start_move(self, width, speed, command_id, tcp_socket) -> None:
+        super().start_move(width, speed, command_id, tcp_socket)
+        print(f"fault: gripper dies during move {command_id}", flush=True)
+        self.dead = True
+        self.reset_state()  # closes the client's TCP and UDP sockets
+        self.cleanup()  # and accepts no new connection
+
+    def process_commands(self) -> None:
+        if not self.dead:
+            super().process_commands()
+
+    def send_state(self) -> None:
+        if not self.dead:
+            super().send_state()
+
+
+GRIPPER_FAULTS = {"silent": SilentGripperServer, "dies": DyingGripperServer}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("ip")
     parser.add_argument("--wall-z", type=float, required=True)
+    parser.add_argument("--gripper-fault", choices=sorted(GRIPPER_FAULTS))
     args = parser.parse_args()
     simulation_server.FrankaRobotServer = FaultyRobotServer
+    if args.gripper_fault:
+        franka_robot_server.FrankaGripperServer = GRIPPER_FAULTS[args.gripper_fault]
     sim = MujocoSimulator()
     sim.add_robot(kv=SIM_JOINT_DAMPING_GAINS)
     sim.init()

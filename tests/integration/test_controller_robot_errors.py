@@ -21,15 +21,16 @@ import pytest
 
 from tests.integration.controller_observer import observer_node, wait_for
 from tests.integration.processes import REPO, node_process, print_logs, robot_ip_for_this_process, stop
+from video_policy_ros.types import ActionChunk
 
 pytestmark = pytest.mark.integration
 WALL_Z = 0.35
 
 
-def start_faulty_fr3(ip: str, log_path) -> subprocess.Popen:
+def start_faulty_fr3(ip: str, log_path, *options: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), PYTHONUNBUFFERED="1")
     script = REPO / "tests" / "integration" / "faulty_fr3.py"
-    return subprocess.Popen([sys.executable, str(script), ip, "--wall-z", str(WALL_Z)],
+    return subprocess.Popen([sys.executable, str(script), ip, "--wall-z", str(WALL_Z), *options],
                             stdout=log_path.open("w"), stderr=subprocess.STDOUT, env=env)
 
 
@@ -105,3 +106,40 @@ def test_a_dropped_connection_is_reconnected_and_recovered_without_a_restart(rig
         wait_for(lambda: np.linalg.norm(obs.pose_now()[:3] - target) < 0.01, 15, "the arm to follow a chunk again")
         assert any(r > resumed for r, _, _ in obs.poses)
         assert rig.controller.poll() is None, "the controller process ended"
+
+
+@pytest.mark.parametrize("fault, error", [("silent", "no answer to the move to 0 mm"),
+                                          ("dies", "move to 0 mm failed")])
+def test_a_gripper_that_hangs_or_dies_mid_move_costs_neither_the_control_rate_nor_the_shutdown(tmp_path, fault, error):
+    ip = robot_ip_for_this_process()
+    robot = start_faulty_fr3(ip, tmp_path / "robot.log", "--gripper-fault", fault)
+    controller = node_process("controller", {"robot_ip": ip}, tmp_path / "controller.log")
+    try:
+        with observer_node(f"gripper_{fault}") as (obs, driver):
+            wait_for(lambda: len(obs.poses) > 50, 60, "/ee_pose")
+            start = obs.pose_now()[:3]
+            line = driver.line(start + [0.0, 0.04, 0.0], speed=0.1)
+            driver.send(ActionChunk(line.stamp, line.dt, line.poses, np.zeros(len(line.poses))))  # close the fingers
+            wait_for(lambda: obs.value("gripper") not in ("", "ok"), 20, "the gripper fault on /diagnostics")
+            fault_seen = time.time()
+            reported = obs.value("gripper")
+            assert error in reported and "\n" not in reported, reported
+            assert obs.diagnostics[-1][1].startswith("gripper: "), obs.diagnostics[-1]
+            driver.go(start + [0.0, -0.04, 0.0], speed=0.1)  # the arm still follows chunks
+            time.sleep(1.0)
+            window = [t for t, _ in obs.joint_speeds if t > fault_seen]
+            rate = (len(window) - 1) / (window[-1] - window[0])
+            print(f"{fault}: /joint_states at {rate:.0f} Hz after the gripper fault; diagnostics: {reported}")
+            assert rate > 150, f"the control cycle lost its rate: /joint_states at {rate:.0f} Hz"
+        started = time.monotonic()
+        controller.send_signal(signal.SIGINT)
+        code = controller.wait(timeout=15)
+        stopped_after = time.monotonic() - started
+        assert code == 0 and stopped_after < 5.0, f"exit {code} after {stopped_after:.1f} s"
+        log = (tmp_path / "controller.log").read_text()
+        assert "Traceback" not in log
+        assert sum(error in line for line in log.splitlines()) == 1, "the gripper error is logged once"
+    finally:
+        stop(controller)
+        stop(robot)
+        print_logs(tmp_path, ("controller", "robot"))

@@ -1,4 +1,4 @@
-"""The gripper's network I/O runs beside the control cycle, never in it."""
+"""The gripper's network I/O runs beside the control cycle, never in it, and never blocks it for good."""
 
 import threading
 import time
@@ -13,29 +13,44 @@ class FrankyError(Exception):
 
 
 class SlowGripper:
-    """franky.Gripper's surface: every call is a round trip, a move can block for a second."""
+    """franky.Gripper's surface: ``move`` is a round trip that returns when the fingers stop.
 
-    def __init__(self, move_blocks_s: float = 0.0, fail: bool = False, object_width: float = 0.0,
-                 ignored_moves: int = 0):
+    Like franky-sim, a move sent while another runs would leave the first one unanswered, so
+    the fake counts how many moves are in flight at once.
+    """
+
+    def __init__(self, move_blocks_s: float = 0.0, fail: bool = False, object_width: float = 0.0):
         self.width_m, self.moves, self.move_blocks_s, self.fail = 0.08, [], move_blocks_s, fail
         self.object_width = object_width  # the fingers close on an object this wide
-        self.ignored_moves = ignored_moves  # this many commands get lost (overtaken by an older one)
+        self.in_flight = self.most_in_flight = 0
+        self.answer = threading.Event()  # cleared: moves never return (a gripper that stopped answering)
+        self.answer.set()
+        self.width_fails = False
         self.moving = threading.Event()
+        self._lock = threading.Lock()
 
     @property
     def width(self) -> float:
+        if self.width_fails:
+            raise FrankyError("UDP receive: Timeout")
         return self.width_m
 
-    def move_async(self, width: float, speed: float) -> None:
-        self.moving.set()
-        time.sleep(self.move_blocks_s)
-        if self.fail:
-            raise RuntimeError("Net Exception")  # what franky raises when the connection is gone
-        self.moves.append(width)
-        if self.ignored_moves:
-            self.ignored_moves -= 1
-            return
-        self.width_m = max(width, self.object_width)
+    def move(self, width: float, speed: float) -> bool:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            self.moving.set()
+            self.moves.append(width)
+            time.sleep(self.move_blocks_s)
+            self.answer.wait()
+            if self.fail:
+                raise RuntimeError("Net Exception")  # what franky raises when the connection is gone
+            self.width_m = max(width, self.object_width)
+            return self.width_m == width
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
 
 def wait_until(predicate, timeout_s=2.0):
@@ -45,20 +60,20 @@ def wait_until(predicate, timeout_s=2.0):
         time.sleep(0.005)
 
 
-def test_a_blocking_gripper_never_holds_up_the_caller_and_the_latest_target_wins():
+def test_a_blocking_gripper_never_holds_up_the_caller_and_moves_go_one_at_a_time_latest_target_first():
     gripper = SlowGripper(move_blocks_s=0.5)
     worker = GripperWorker(gripper, FrankyError, speed=0.1)
     try:
         started = time.perf_counter()
         worker.move(0.0)
         gripper.moving.wait(1.0)
-        for target in (0.04, 0.01, 0.02, 0.03):  # while the first move still blocks
+        for target in (0.04, 0.01, 0.02, 0.03):  # while the first move still runs
             worker.move(target)
         assert time.perf_counter() - started < 0.1
         assert worker.position == pytest.approx(0.04)  # last measured, not yet moved
-        wait_until(lambda: gripper.moves[-1:] == [0.06])
-        assert gripper.moves == [0.0, 0.06]  # the intermediate targets were superseded, not queued
         wait_until(lambda: worker.position == pytest.approx(0.03))
+        assert gripper.moves == [0.0, 0.06]  # the intermediate targets were superseded, not queued
+        assert gripper.most_in_flight == 1  # the next move waited for the one in flight
     finally:
         worker.close()
 
@@ -68,27 +83,67 @@ def test_a_failed_gripper_command_is_raised_once_by_the_next_move():
     worker = GripperWorker(gripper, FrankyError, speed=0.1)
     try:
         worker.move(0.0)
-        time.sleep(0.2)
+        wait_until(lambda: worker.fault is not None)
         with pytest.raises(ArmError, match="Net Exception") as raised:
             worker.move(0.0)
         assert raised.value.kind == "gripper"
         worker.move(0.0)  # reported once; the same target is not re-sent
-        assert worker._thread.is_alive()
+        assert gripper.moves == [0.0]
+        assert "move to 0 mm failed" in worker.fault
     finally:
         worker.close()
 
 
-def test_an_opening_that_never_starts_is_sent_again_but_a_close_resting_on_an_object_is_not():
-    gripper = SlowGripper(object_width=0.06)
+def test_a_move_that_is_never_answered_becomes_one_fault_and_close_does_not_wait_for_it(monkeypatch):
+    monkeypatch.setattr(GripperWorker, "MOVE_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(GripperWorker, "CLOSE_TIMEOUT_S", 0.3)
+    gripper = SlowGripper()
+    gripper.answer.clear()
     worker = GripperWorker(gripper, FrankyError, speed=0.1)
     try:
+        started = time.perf_counter()
+        worker.move(0.0)  # 8 cm at 0.1 m/s: 0.8 s of travel + 0.3 s
+        assert time.perf_counter() - started < 0.05
+        wait_until(lambda: worker.fault is not None, timeout_s=3.0)
+        assert 1.0 < time.perf_counter() - started < 2.0
+        with pytest.raises(ArmError, match="no answer to the move to 0 mm"):
+            worker.move(0.04)
+        worker.move(0.04)  # once
+        assert gripper.moves == [0.0]  # nothing is sent while a move is unanswered
+    finally:
+        started = time.perf_counter()
+        worker.close()
+        closed_after = time.perf_counter() - started
+    assert closed_after < GripperWorker.CLOSE_TIMEOUT_S + 0.2
+    gripper.answer.set()  # the move returns late: the fault clears
+    wait_until(lambda: gripper.in_flight == 0)
+
+
+def test_an_unanswered_move_that_returns_late_clears_the_fault_and_the_latest_target_is_sent(monkeypatch):
+    monkeypatch.setattr(GripperWorker, "MOVE_TIMEOUT_S", 0.1)
+    gripper = SlowGripper()
+    gripper.answer.clear()
+    worker = GripperWorker(gripper, FrankyError, speed=1.0)
+    try:
         worker.move(0.0)
-        wait_until(lambda: worker.position == pytest.approx(0.03))  # resting on the object
-        time.sleep(2.5 * GripperWorker.RESEND_AFTER_S)
-        assert gripper.moves == [0.0]
-        gripper.ignored_moves = 1
-        worker.move(0.04)  # lost: the fingers stay on the object ...
-        wait_until(lambda: worker.position == pytest.approx(0.04), timeout_s=4 * GripperWorker.RESEND_AFTER_S)
-        assert gripper.moves == [0.0, 0.08, 0.08]  # ... until it is sent again
+        wait_until(lambda: worker.fault is not None)
+        with pytest.raises(ArmError, match="no answer"):
+            worker.move(0.02)
+        gripper.answer.set()
+        wait_until(lambda: worker.position == pytest.approx(0.02))
+        assert worker.fault is None and gripper.moves == [0.0, 0.04]
+    finally:
+        worker.close()
+
+
+def test_a_width_that_cannot_be_read_is_a_fault_until_it_can():
+    gripper = SlowGripper()
+    worker = GripperWorker(gripper, FrankyError, speed=0.1)
+    try:
+        gripper.width_fails = True
+        wait_until(lambda: worker.fault is not None)
+        assert "reading the width failed: UDP receive: Timeout" in worker.fault
+        gripper.width_fails = False
+        wait_until(lambda: worker.fault is None, timeout_s=3.0)
     finally:
         worker.close()

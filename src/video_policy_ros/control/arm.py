@@ -57,6 +57,11 @@ class ArmBackend(ABC):
     def close(self) -> None:
         """Release the connection (stops any motion)."""
 
+    @property
+    def gripper_fault(self) -> str | None:
+        """The gripper's current problem, one line (None: it answers, or there is no gripper)."""
+        return None
+
 
 def probe_fci(ip: str, timeout_s: float) -> None:
     """libfranka spins for a minute on an address nobody answers: check the TCP port first."""
@@ -173,6 +178,10 @@ class FrankyArm(ArmBackend):
     def move_gripper(self, finger_position: float) -> None:
         self._gripper.move(finger_position)
 
+    @property
+    def gripper_fault(self) -> str | None:
+        return self._gripper.fault
+
     def recover(self) -> None:
         self._call("recover_from_errors", self._robot.recover_from_errors)
 
@@ -186,74 +195,114 @@ class FrankyArm(ArmBackend):
 
 
 class GripperWorker:
-    """The gripper's network I/O in its own thread, so it can never hold up the arm's control cycle.
+    """The gripper's network I/O in threads of its own, so it can never hold up the arm's control cycle.
 
-    franky's gripper calls block on a round trip, and a new target sent while the fingers still
-    move can block until that move ends (seconds). Here the control thread only sets the latest
-    target and reads the last measured width; the worker sends targets (the latest wins) and
-    polls the width. A failed gripper command is raised, once, by the next :meth:`move`.
+    The control thread only sets the latest target (:meth:`move`) and reads the last measured
+    width (``position``). One thread sends the moves, one polls the width.
 
-    An opening that never starts is sent again: franky's async moves run in threads of their own,
-    and on a loaded machine an open could reach the gripper before the close it superseded, which
-    left the fingers shut on the cube for good. A close that stops short is not resent: it is
-    resting on an object.
+    Moves are sent one at a time, with franky's *synchronous* call (it releases the GIL), and a
+    new target waits until the move in flight has ended (the fingers reached it or rest on an
+    object). Never two moves in flight: a gripper server may leave a superseded move unanswered
+    (franky-sim does), and franky's ``move_async`` joins the previous move's thread when the next
+    one starts, and again when a future is destroyed. That join, run by the garbage collector with
+    the GIL held while franky-sim served in the same process, deadlocked the whole process.
+    No future exists here, so no destructor can ever wait on a move.
+
+    Every move has a deadline (its travel time at ``speed`` plus ``MOVE_TIMEOUT_S``). A move
+    still unanswered after it, or a failed call, becomes ``fault``: one line, reported once by
+    the next :meth:`move`, kept until the gripper answers again. A move that never returns
+    leaves its thread blocked in franky (it cannot be cancelled); the worker then sends nothing
+    more, and :meth:`close` does not wait for it for long.
     """
 
     POLL_PERIOD_S = 0.05
-    RETRY_PERIOD_S = 0.5
-    RESEND_AFTER_S = 1.0  # an opening this long without the fingers moving towards it is sent again
-    MOVING_M = 5e-4  # per finger: more than this towards the target counts as moving
+    RETRY_PERIOD_S = 0.5  # after a failed call: do not spin on a lost connection
+    MOVE_TIMEOUT_S = 3.0  # on top of the travel time: a real hand settles well within this
+    # close() waits this long for both threads: a width read times out after 1 s in libfranka, a
+    # move in flight ends within its travel time. A franky call that returns while the interpreter
+    # shuts down aborts the process (std::terminate), so it must not be left running if it can end.
+    CLOSE_TIMEOUT_S = 2.5
 
     def __init__(self, gripper, franky_exception: type[BaseException], speed: float):
         self._gripper, self._exception, self._speed = gripper, franky_exception, speed
         self.position = gripper.width / 2  # m per finger, last measured
         self._target: float | None = None
         self._sent: float | None = None
-        self._sent_at, self._position_at_send = 0.0, self.position
-        self._error: str | None = None
+        self._move_deadline: float | None = None  # time.monotonic() by which the move in flight must end
+        self._faults: dict[str, str] = {}  # "move" / "state" → one line, while it lasts
+        self._unreported: str | None = None  # raised once by the next move()
         self._wake = threading.Condition()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="gripper", daemon=True)
-        self._thread.start()
+        self._closed = threading.Event()
+        self._threads = [threading.Thread(target=self._send_moves, name="gripper-move", daemon=True),
+                         threading.Thread(target=self._poll_width, name="gripper-state", daemon=True)]
+        for thread in self._threads:
+            thread.start()
 
     def move(self, finger_position: float) -> None:
-        """Ask for ``finger_position`` (returns at once); raises ArmError for an earlier command that failed."""
+        """Ask for ``finger_position`` (returns at once); raises ArmError, once, for a new fault."""
         with self._wake:
-            error, self._error = self._error, None
+            error, self._unreported = self._unreported, None
             if self._target is None or abs(finger_position - self._target) >= 1e-3:
                 self._target = finger_position
                 self._wake.notify()
         if error is not None:
             raise ArmError("gripper", f"gripper: {error}")
 
-    def _opening_stalled(self) -> bool:
-        return (self._sent is not None and self._sent > self.position + 2e-3
-                and self.position - self._position_at_send < self.MOVING_M
-                and time.monotonic() - self._sent_at > self.RESEND_AFTER_S)
-
     def close(self) -> None:
+        """Stop both threads; a move that never returns is left behind (see CLOSE_TIMEOUT_S)."""
         with self._wake:
-            self._closed = True
-            self._wake.notify()
-        self._thread.join(timeout=1.0)
+            self._closed.set()
+            self._wake.notify_all()
+        deadline = time.monotonic() + self.CLOSE_TIMEOUT_S
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
-    def _run(self) -> None:
+    @property
+    def fault(self) -> str | None:
+        """The gripper's current problem, one line (None: it answers)."""
+        return "; ".join(self._faults.values()) or None
+
+    def _set_fault(self, kind: str, fault: str | None) -> None:
+        with self._wake:
+            if fault is None:
+                self._faults.pop(kind, None)
+            elif self._faults.get(kind) != fault:
+                self._faults[kind] = self._unreported = fault
+
+    def _send_moves(self) -> None:
         while True:
             with self._wake:
-                if self._target == self._sent and not self._closed:
-                    self._wake.wait(self.POLL_PERIOD_S)
-                if self._closed:
+                while (self._target is None or self._target == self._sent) and not self._closed.is_set():
+                    self._wake.wait()
+                if self._closed.is_set():
                     return
-                target = self._target
+                target = self._sent = self._target
+                travel_s = abs(2 * (target - self.position)) / max(self._speed, 1e-3)
+                self._move_deadline = time.monotonic() + travel_s + self.MOVE_TIMEOUT_S
             try:
-                if target is not None and (target != self._sent or self._opening_stalled()):
-                    self._sent, self._sent_at, self._position_at_send = target, time.monotonic(), self.position
-                    self._gripper.move_async(2 * target, self._speed)
+                self._gripper.move(2 * target, self._speed)  # False: stopped short (on an object)
+            except (self._exception, RuntimeError) as exc:  # franky raises both
+                self._move_deadline = None
+                self._set_fault("move", f"move to {2 * target * 1e3:.0f} mm failed: {exc}")
+                self._closed.wait(self.RETRY_PERIOD_S)
+            else:
+                self._move_deadline = None
+                self._set_fault("move", None)
+
+    def _poll_width(self) -> None:
+        while not self._closed.wait(self.POLL_PERIOD_S):
+            deadline = self._move_deadline
+            if deadline is not None and time.monotonic() > deadline:
+                self._set_fault("move", f"no answer to the move to {2 * (self._sent or 0.0) * 1e3:.0f} mm within "
+                                        f"{self.MOVE_TIMEOUT_S:g} s of its travel time; no gripper command is sent "
+                                        "until it answers (check the gripper's connection)")
+            try:
                 self.position = self._gripper.width / 2
-            except (self._exception, RuntimeError) as exc:  # franky raises both; reported through move()
-                with self._wake:
-                    self._error = str(exc)
-                    self._wake.wait(self.RETRY_PERIOD_S)  # a lost connection: do not spin on it
+            except (self._exception, RuntimeError) as exc:
+                self._set_fault("state", f"reading the width failed: {exc}")
+                self._closed.wait(self.RETRY_PERIOD_S)
+            else:
+                self._set_fault("state", None)
 
 
 def connect_with_retry(connect, deadline_s: float, on_wait, sleep=time.sleep, clock=time.monotonic,

@@ -106,12 +106,16 @@ class ControllerNode(StackNode):
         watchdog = self.loop.watchdog
         stopped = watchdog.stop_message
         stalled = time.monotonic() - (self.loop.last_cycle_end or time.monotonic())
+        arm = self.loop.arm
+        gripper_fault = arm.gripper_fault if arm is not None else None
         if self.loop.latest_state is None:
             level, message = "warn", self.loop.status
         elif stalled > STALLED_LOOP_S:
             level, message = "error", f"control loop stalled for {stalled:.1f} s (a robot call is blocking)"
         elif stopped:
             level, message = "error", f"stopped: {stopped}"
+        elif gripper_fault:
+            level, message = "error", f"gripper: {gripper_fault}"
         else:
             level, message = "ok", "executing" if self.loop.commander.active else "holding"
         cycles = np.array(self.loop.cycle_times) if self.loop.cycle_times else np.zeros(1)
@@ -120,6 +124,7 @@ class ControllerNode(StackNode):
             "cycle_ms_max": f"{cycles.max() * 1e3:.2f}",
             "last_rejection": self._last_rejection,
             "last_stop": self.loop.last_stop,
+            "gripper": gripper_fault or "ok",
             **dict(sorted(self.loop.counters().items())),
         }
         status = conv.diagnostic_status("controller", self.config.robot_ip, level, message, values)
