@@ -101,7 +101,7 @@ def test_kill_9_mid_episode_leaves_a_bag_readable_to_its_last_chunk(ros_graph, t
         while time.monotonic() < deadline:  # 50 Hz for 3 s, then the recorder dies mid-episode
             robot.publish()
             ros_graph.spin_until(lambda: False, timeout_s=0.02)
-        os.kill(process.pid, signal.SIGKILL)
+        process.kill()  # SIGKILL through the Popen: its pid is ours until it is reaped
         process.wait(timeout=10)
     finally:
         stop(process)

@@ -32,9 +32,24 @@ def ros2(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> 
     return subprocess.run([str(ROS2), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd="/")
 
 
+def exit_status(process: subprocess.Popen) -> int | None:
+    """``process``'s exit status (negative: killed by that signal), or None while it runs, *without*
+    reaping it: until it is reaped its pid, and so its process group's id, cannot be reused, so
+    signalling the group can never reach a process that happens to get the same number."""
+    if process.returncode is not None:
+        return process.returncode
+    info = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    if info is None or info.si_pid == 0:
+        return None
+    return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
+
 class Launch:
     """``ros2 launch video_policy_ros franka.launch.py ARGS`` from a directory outside the checkout,
-    in a process group of its own (what a terminal's Ctrl-C reaches)."""
+    in a process group of its own (what a terminal's Ctrl-C reaches).
+
+    The launch process is reaped only in ``__exit__``, after whatever is left of its group has
+    been killed: every signal goes to this launch's own processes, never to a reused pid."""
 
     def __init__(self, tmp_path: Path, *arguments: str):
         self.home, self.cwd, self.log = tmp_path / "home", tmp_path / "cwd", tmp_path / "launch.log"
@@ -54,17 +69,17 @@ class Launch:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.process.poll() is None:
+        if exit_status(self.process) is None:
             self.signal(signal.SIGINT)
             try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self.wait(timeout=15)
+            except AssertionError:
+                pass
         try:
             os.killpg(self.process.pid, signal.SIGKILL)  # whatever a failed test left behind
         except ProcessLookupError:
             pass
+        self.process.wait()  # reaped only now
         print(f"----- ros2 launch {' '.join(self.arguments)} -----\n{self.output[-6000:]}")
 
     @property
@@ -75,28 +90,39 @@ class Launch:
         os.killpg(self.process.pid, sig)
 
     def wait(self, timeout: float) -> int:
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"launch still running after {timeout} s:\n{self.output[-3000:]}") from None
+        """The launch's exit status, once it has exited (it stays unreaped, see ``exit_status``)."""
+        deadline = time.monotonic() + timeout
+        while (status := exit_status(self.process)) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"launch still running after {timeout} s:\n{self.output[-3000:]}")
+            time.sleep(0.05)
+        return status
 
     def wait_for_output(self, text: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while text not in self.output:
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            if exit_status(self.process) is not None or time.monotonic() > deadline:
                 raise AssertionError(f"no '{text}' in the launch output:\n{self.output[-3000:]}")
             time.sleep(0.2)
 
     def wait_for_topic(self, topic: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while "Publisher count: 0" in (info := self.ros2("topic", "info", topic, "--no-daemon").stdout) or not info:
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            if exit_status(self.process) is not None or time.monotonic() > deadline:
                 raise AssertionError(f"nobody publishes {topic}:\n{self.output[-3000:]}")
             time.sleep(1.0)
 
     def kill_node(self, name: str) -> None:
+        """SIGKILL to the node's process, through a pidfd opened and checked to be a member of this launch's
+        group first (the pid in the log might have been reused if the node had died in between)."""
         pid = int(re.search(rf"\[{name}-\d+\]: process started with pid \[(\d+)\]", self.output).group(1))
-        os.kill(pid, signal.SIGKILL)
+        pidfd = os.pidfd_open(pid)
+        try:
+            if os.getpgid(pid) != self.process.pid:
+                raise AssertionError(f"pid {pid} of node {name} is no longer a process of this launch")
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        finally:
+            os.close(pidfd)
 
     def ros2(self, *args: str) -> subprocess.CompletedProcess:
         return ros2(*args, env=self.env)
@@ -112,8 +138,15 @@ class Launch:
         return result
 
     def assert_no_process_left(self) -> None:
-        try:
-            os.killpg(self.process.pid, 0)
-        except ProcessLookupError:
-            return
-        raise AssertionError("processes of the launch are still running after it ended (orphans)")
+        """After the launch exited (unreaped, so its group id is still its own): no member of its group is left."""
+        assert exit_status(self.process) is not None, "the launch is still running"
+        members = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if pid != self.process.pid
+                   and _process_group(pid) == self.process.pid]
+        assert not members, f"processes of the launch are still running after it ended (orphans): {members}"
+
+
+def _process_group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None

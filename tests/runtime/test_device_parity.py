@@ -9,7 +9,6 @@ onnxruntime's CUDA provider (when onnxruntime-gpu is installed), against torch f
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from video_policy_ros.policies.video_policy import VideoPolicy

@@ -5,7 +5,6 @@ off the table by the fingers (friction at the contacts, nothing attaches it) and
 import time
 
 import mujoco
-import numpy as np
 import pytest
 
 from tests.integration.processes import robot_ip_for_this_process

@@ -28,6 +28,7 @@ from video_policy_ros.sim.task import TaskResult
 
 RESULT_WAIT_S = 10.0  # after the sim world exits, how long its result may take to arrive
 STARTUP_GRACE_S = 60.0  # on top of the task timeout: sim world start-up and the policy's first chunk
+WARMUP_TIMEOUT_S = 300.0  # loading and warming up the policy, before the episode starts
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,12 @@ class EpisodeVideoNode(StackNode):
 
 
 def run_episode(spec: EpisodeSpec) -> EpisodeOutcome:
-    """Run one episode to its end (success or the task timeout) and return what happened."""
+    """Run one episode to its end (success or the task timeout) and return what happened.
+
+    The policy loads and warms up first; the sim world, whose clock is the episode's, starts
+    after that. A user's run warms up while the scene is still being set up; counting a
+    checkpoint's load and warm-up against the task timeout would judge the machine, not the policy.
+    """
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
@@ -94,22 +100,26 @@ def run_episode(spec: EpisodeSpec) -> EpisodeOutcome:
     from video_policy_ros.nodes.inference_node import InferenceNode
 
     started = time.monotonic()
-    results = multiprocessing.get_context("spawn").Queue()
-    sim = start_sim_world(spec.sim_world.model_copy(update={"record_camera": None}), results)
     context = rclpy.Context()
+    rclpy.init(args=["--ros-args", "--log-level", "warn"], context=context)  # info lines would bury the progress bar
     nodes: list[StackNode] = []
-    video_node = None
+    sim = None
     try:
+        inference = InferenceNode(spec.inference, context=context)
+        nodes.append(inference)
+        if not inference.chunker.ready.wait(timeout=WARMUP_TIMEOUT_S):
+            return EpisodeOutcome(None, time.monotonic() - started, 0, None,
+                                  f"the policy did not warm up within {WARMUP_TIMEOUT_S:g} s")
+        results = multiprocessing.get_context("spawn").Queue()
+        sim = start_sim_world(spec.sim_world.model_copy(update={"record_camera": None}), results)
         if not sim.ready.wait(timeout=STARTUP_GRACE_S) or not sim.is_alive():
             return EpisodeOutcome(None, time.monotonic() - started, 0, None, "the sim world failed to start")
-        rclpy.init(args=["--ros-args", "--log-level", "warn"], context=context)  # info lines would bury the progress bar
         video_node = EpisodeVideoNode(spec, context=context)
-        nodes = [video_node]
+        nodes.append(video_node)
         try:
             nodes.append(ControllerNode(spec.controller, context=context))
         except StackError as exc:  # e.g. the arm's state stream timed out on a loaded machine: this episode only
             return EpisodeOutcome(None, time.monotonic() - started, 0, video_node.finish(), f"controller: {exc}")
-        nodes.append(InferenceNode(spec.inference, context=context))
         executor = MultiThreadedExecutor(num_threads=4, context=context)
         for node in nodes:
             executor.add_node(node)
@@ -128,6 +138,7 @@ def run_episode(spec: EpisodeSpec) -> EpisodeOutcome:
             node.destroy_node()
         if context.ok():
             rclpy.shutdown(context=context)
-        if sim.is_alive():
-            sim.terminate()
-        sim.join(timeout=10)
+        if sim is not None:
+            if sim.is_alive():
+                sim.terminate()
+            sim.join(timeout=10)

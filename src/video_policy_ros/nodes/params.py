@@ -13,9 +13,7 @@ accepted by ROS and silently ignored.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +28,9 @@ from rclpy.node import Node
 from video_policy_ros.config import ConfigError, build_config, default_config_path, read_yaml
 from video_policy_ros.errors import StackError
 from video_policy_ros.nodes.base import configure_process
+from video_policy_ros.nodes.signals import ignore_further_signals, take_shutdown_signals
+
+log = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -125,26 +126,6 @@ def load_node_config(node: Node, node_kind: str, model: type[ModelT]) -> ModelT:
     return build_config(model, _nest(values), f"{config_file} (+ parameters)")
 
 
-class _ShutdownRequest:
-    """SIGINT/SIGTERM → a flag the spin loop checks. ``ros2 launch`` forwards Ctrl-C to every node
-    while the terminal sends it too, so a node sees two in a row: the second one must not
-    interrupt the clean-up the first one started."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._on_signal)
-
-    def _on_signal(self, signum: int, frame) -> None:
-        self.event.set()
-
-    @staticmethod
-    def ignore_further() -> None:
-        """While the process winds down (rclpy.shutdown restores the default handlers)."""
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_IGN)
-
-
 def run_node(node_factory, args: list[str] | None = None) -> int:
     """Shared ``main()``: init rclpy, build the node, spin until a signal or the node's ``exit_code``.
 
@@ -154,9 +135,10 @@ def run_node(node_factory, args: list[str] | None = None) -> int:
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
-    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(levelname)s: %(message)s")
+    shutdown = take_shutdown_signals()
     configure_process()
-    shutdown = _ShutdownRequest()
+    if shutdown.is_set():  # stopped while still starting
+        return 0
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
@@ -164,7 +146,7 @@ def run_node(node_factory, args: list[str] | None = None) -> int:
         logging.getLogger().setLevel(_python_level(node))
         executor = MultiThreadedExecutor(num_threads=3)
         executor.add_node(node)
-        while not shutdown.event.is_set() and node.exit_code is None:
+        while not shutdown.is_set() and node.exit_code is None:
             executor.spin_once(timeout_sec=0.1)
         return node.exit_code or 0
     except StackError as exc:
@@ -176,7 +158,7 @@ def run_node(node_factory, args: list[str] | None = None) -> int:
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
-        shutdown.ignore_further()
+        ignore_further_signals()
 
 
 def _python_level(node: Node) -> int:

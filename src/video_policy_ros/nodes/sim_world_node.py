@@ -7,7 +7,6 @@ the /task instruction. Reports the task result when the episode ends.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from video_policy_ros.policies.base import ChunkTiming, Policy
+from video_policy_ros.policies.base import Policy
 from video_policy_ros.runtime.async_worker import LatestOnlyWorker
 from video_policy_ros.runtime.budget import BudgetReport, check_budget
 from video_policy_ros.runtime.chunking import ChunkScheduler, LatencyWindow, timing_of

@@ -1,0 +1,70 @@
+"""SIGINT/SIGTERM for node processes: a flag the spin loop checks, and one log line naming the sender.
+
+A node that stops "cleanly" on its own must say who stopped it. The signals are blocked in
+every thread and taken by one thread with ``sigwaitinfo``, which tells the sender's pid.
+Threads inherit the signal mask when they start, and imports start threads (OpenBLAS, rclpy,
+OpenCV), so the node executables call :func:`take_shutdown_signals` before importing anything
+else; ``run_node`` calls it too, for processes started another way. A signal that arrives while
+the process is still starting is remembered: the node stops as soon as it has started.
+
+``ros2 launch`` forwards Ctrl-C to every node while the terminal sends it too, so a node sees
+two in a row: the second one must not interrupt the clean-up the first one started.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+LOG_FORMAT = "[%(name)s] %(levelname)s: %(message)s"
+
+log = logging.getLogger(__name__)
+_requested = threading.Event()
+_taken = False
+
+
+def take_shutdown_signals() -> threading.Event:
+    """Block SIGINT/SIGTERM in this thread (and every thread it starts from now on) and take them in
+    a thread of their own; returns the event they set. Idempotent."""
+    global _taken
+    if not _taken:
+        _taken = True
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+        for sig in SHUTDOWN_SIGNALS:  # a thread started before this still gets them: Python's handler
+            signal.signal(sig, _on_signal)
+        signal.pthread_sigmask(signal.SIG_BLOCK, SHUTDOWN_SIGNALS)
+        threading.Thread(target=_take_signals, name="signals", daemon=True).start()
+    return _requested
+
+
+def ignore_further_signals() -> None:
+    """While the process winds down (rclpy.shutdown restores the default handlers)."""
+    for sig in SHUTDOWN_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def describe_sender(pid: int) -> str:
+    """``pid 123 (ros2 launch ...)``; pid 0 is the kernel, e.g. a terminal's Ctrl-C."""
+    if pid == 0:
+        return "the kernel (a terminal's Ctrl-C)"
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        command = "already exited"
+    return f"pid {pid} ({command[:200]})"
+
+
+def _on_signal(signum: int, frame) -> None:
+    log.info("received %s (sender unknown: taken by a thread that was started before the signal mask)",
+             signal.Signals(signum).name)
+    _requested.set()
+
+
+def _take_signals() -> None:
+    while True:
+        info = signal.sigwaitinfo(SHUTDOWN_SIGNALS)
+        log.info("received %s from %s", signal.Signals(info.si_signo).name, describe_sender(info.si_pid))
+        _requested.set()
