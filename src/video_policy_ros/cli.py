@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build-engine": ("video_policy_ros.runtime.tensorrt_backend", "build (or reuse) the TensorRT FP16 engines of a checkpoint"),
     "eval": ("video_policy_ros.evaluation.evaluate", "success rate of a policy on held-out sim seeds, through the ROS graph"),
     "train-bc": ("video_policy_ros.model.bc_train", "train the behaviour-cloning baseline (small CNN + MLP head)"),
+    "dagger": ("video_policy_ros.sim.dagger", "a learned policy drives sim episodes, the scripted expert labels them"),
 }
 
 

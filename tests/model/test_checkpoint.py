@@ -11,9 +11,10 @@ from video_policy_ros.model.video_policy import VideoPolicyModel
 from conftest import make_episode
 
 
-def _save(tmp_path, cameras=("front", "wrist"), representation="delta"):
+def _save(tmp_path, cameras=("front", "wrist"), representation="delta", sampler="joint"):
     cfg = VideoPolicyConfig.tiny(cameras=cameras)
-    cfg = cfg.model_copy(update={"action": cfg.action.model_copy(update={"representation": representation})})
+    cfg = cfg.model_copy(update={"action": cfg.action.model_copy(update={"representation": representation}),
+                                 "edm": cfg.edm.model_copy(update={"sampler": sampler})})
     model = VideoPolicyModel(cfg)
     ep = make_episode(0)
     norm = ActionNormalizer.fit(representation, [(ep.tcp_poses, ep.gripper)], cfg.action.horizon)

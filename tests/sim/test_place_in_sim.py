@@ -5,6 +5,7 @@ off the table by the fingers (friction at the contacts, nothing attaches it) and
 import time
 
 import mujoco
+import numpy as np
 import pytest
 
 from tests.integration.processes import robot_ip_for_this_process
@@ -13,6 +14,7 @@ from video_policy_ros.control.watchdog import ChunkRejected
 from video_policy_ros.sim.expert import ExpertParams, make_expert
 from video_policy_ros.sim.scene import CUBE_HALF_SIZE
 from video_policy_ros.sim.task import in_bowl
+from video_policy_ros.types import FINGERS_CLOSED, FINGERS_OPEN
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +77,11 @@ def test_demos_command_records_a_place_episode_whose_grasp_once_stalled_the_cont
     grasp_height = CUBE_HALF_SIZE + ExpertParams().grasp_offset
     assert episode.tcp_poses[:, 2].min() > grasp_height - 0.004, episode.tcp_poses[:, 2].min()
     assert episode.tcp_poses[:, 2].min() > ControllerConfig().workspace.min[2]
+    # Every frame carries the expert's commanded chunk (the actions training uses): open on the way down,
+    # closed from the grasp until the release above the bowl.
+    assert episode.expert_poses.shape == (len(episode), 32, 7) and episode.expert_gripper.shape == (len(episode), 32)
+    commands = episode.expert_gripper[:, 0]
+    assert set(np.unique(commands)) == {FINGERS_CLOSED, FINGERS_OPEN}
+    closed = np.flatnonzero(commands == FINGERS_CLOSED)
+    assert commands[0] == FINGERS_OPEN and commands[closed[-1] + 1] == FINGERS_OPEN
+    assert episode.tcp_poses[closed[0], 2] < grasp_height + 0.01  # closes at the grasp

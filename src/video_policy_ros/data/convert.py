@@ -16,6 +16,8 @@ that cannot be converted is reported and the others are still written.
 
 from __future__ import annotations
 
+import dataclasses
+
 import argparse
 import sys
 from pathlib import Path
@@ -87,8 +89,8 @@ def reshape_episode(path: Path, opts: ConvertOptions) -> Episode:
     if missing:
         raise ConversionError(f"{path}: no camera(s) {missing} (it has {list(episode.frames)})")
     frames = {c: np.stack([resize(f, opts.image_size) for f in episode.frames[c]]) for c in cameras}
-    return Episode(opts.instruction if opts.instruction is not None else episode.instruction, episode.fps, frames,
-                   episode.tcp_poses, episode.gripper, episode.success)
+    instruction = opts.instruction if opts.instruction is not None else episode.instruction
+    return dataclasses.replace(episode, instruction=instruction, frames=frames)
 
 
 def convert_one(path: Path, opts: ConvertOptions, video_camera: str) -> tuple[Episode, list[str]]:

@@ -3,6 +3,11 @@
 This is the training-side format: bags are converted into it and the sim world's
 demonstration generator writes it directly. Episodes without actions (``tcp_poses``
 is None) are action-free videos, usable for video-only training.
+
+Sim episodes (the expert's demonstrations, and DAgger episodes a learned policy drove)
+also carry, per frame, the chunk the privileged expert plans from that state
+(``expert_poses``/``expert_gripper``): the commanded actions. Training takes its actions
+from those labels when present, else from where the arm went next (recorded bags).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ class EpisodeError(StackError, ValueError):
 
 @dataclass
 class Episode:
-    """``frames[cam]`` is ``(T, H, W, 3)`` uint8; ``tcp_poses`` ``(T, 7)``; ``gripper`` ``(T,)``."""
+    """``frames[cam]`` is ``(T, H, W, 3)`` uint8; ``tcp_poses`` ``(T, 7)``; ``gripper`` ``(T,)``;
+    expert labels (optional) ``expert_poses`` ``(T, K, 7)`` and ``expert_gripper`` ``(T, K)``, due ``1 / fps`` apart."""
 
     instruction: str
     fps: float
@@ -36,6 +42,8 @@ class Episode:
     tcp_poses: np.ndarray | None = None
     gripper: np.ndarray | None = None
     success: bool | None = None
+    expert_poses: np.ndarray | None = None
+    expert_gripper: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not self.frames:
@@ -54,6 +62,14 @@ class Episode:
                     f"tcp_poses {self.tcp_poses.shape} / gripper {self.gripper.shape} "
                     f"do not match {len(self)} frames"
                 )
+        if (self.expert_poses is None) != (self.expert_gripper is None) or (
+                self.expert_poses is not None and not self.has_actions):
+            raise EpisodeError("expert_poses and expert_gripper go together, and with tcp_poses")
+        if self.expert_poses is not None:
+            t, k = len(self), self.expert_poses.shape[1] if self.expert_poses.ndim == 3 else -1
+            if self.expert_poses.shape != (t, k, 7) or self.expert_gripper.shape != (t, k):
+                raise EpisodeError(f"expert_poses {self.expert_poses.shape} / expert_gripper "
+                                   f"{self.expert_gripper.shape} must be ({t}, K, 7) / ({t}, K)")
 
     def __len__(self) -> int:
         return next(iter(self.frames.values())).shape[0]
@@ -84,6 +100,9 @@ class Episode:
         if self.has_actions:
             arrays["tcp_poses"] = self.tcp_poses.astype(np.float64)
             arrays["gripper"] = self.gripper.astype(np.float64)
+        if self.expert_poses is not None:
+            arrays["expert_poses"] = self.expert_poses.astype(np.float64)
+            arrays["expert_gripper"] = self.expert_gripper.astype(np.float64)
         _write_npz(path, arrays)
         return path
 
@@ -98,11 +117,12 @@ class Episode:
                 frames = {cam: z[f"frames_{cam}"] for cam in meta["cameras"]}
                 tcp = z["tcp_poses"] if "tcp_poses" in z.files else None
                 grip = z["gripper"] if "gripper" in z.files else None
+                labels = {k: z[k] for k in ("expert_poses", "expert_gripper") if k in z.files}
         except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
             raise EpisodeError(f"cannot read episode {path}: {exc} (re-create or delete the file)") from exc
         if meta.get("format_version") != FORMAT_VERSION:
             raise EpisodeError(f"{path}: format_version {meta.get('format_version')} != {FORMAT_VERSION}")
-        return cls(meta["instruction"], float(meta["fps"]), frames, tcp, grip, meta.get("success"))
+        return cls(meta["instruction"], float(meta["fps"]), frames, tcp, grip, meta.get("success"), **labels)
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -119,20 +139,23 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     os.replace(partial, path)
 
 
-def list_episodes(folder: str | Path) -> list[Path]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise EpisodeError(f"dataset folder not found: {folder}")
-    files = sorted(folder.glob("*.npz"))
-    if not files:
-        raise EpisodeError(f"no episode files (*.npz) in {folder}")
+def list_episodes(*folders: str | Path) -> list[Path]:
+    """The episode files of one or more folders (e.g. demonstrations + DAgger rounds), folder by folder."""
+    files = []
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            raise EpisodeError(f"dataset folder not found: {folder}")
+        found = sorted(folder.glob("*.npz"))
+        if not found:
+            raise EpisodeError(f"no episode files (*.npz) in {folder}")
+        files += found
     return files
 
 
 def fingerprint(files: list[Path]) -> str:
     """Content hash of a set of episode files (names and bytes), for checkpoints."""
     h = hashlib.sha256()
-    for f in sorted(files):
+    for f in sorted(files, key=lambda f: (f.name, str(f))):
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:16]

@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="checkpoint folder for --policy video_policy or bc")
     parser.add_argument("--episodes", type=int, default=20, help="number of episodes (one seed each)")
     parser.add_argument("--first-seed", type=int, default=HELD_OUT_FIRST_SEED, help="episode i uses seed first_seed + i")
+    parser.add_argument("--seeds", type=int, nargs="+", help="these seeds instead of --first-seed/--episodes (e.g. the "
+                        "training seeds of a memorisation check)")
     parser.add_argument("--task", choices=["touch", "place", "mixed"], default="mixed",
                         help="task of every episode; mixed: picked per seed")
     parser.add_argument("--timeout", type=float, help="seconds before an episode counts as failed (default: the YAML's)")
@@ -77,7 +79,7 @@ def check_policy_loads(args: argparse.Namespace) -> None:
     from video_policy_ros.policies import build_policy
 
     try:
-        build_policy(_episode_configs(args, args.first_seed)["inference"])
+        build_policy(_episode_configs(args, seeds_of(args)[0])["inference"])
     except CheckpointError as exc:
         raise EvaluationError(f"--model {args.model}: {exc}") from None
 
@@ -92,7 +94,7 @@ def evaluate(args: argparse.Namespace) -> Path:
     if args.policy != "scripted_expert":
         check_policy_loads(args)
     episodes: list[dict] = []
-    progress = tqdm(range(args.first_seed, args.first_seed + args.episodes), desc=f"eval {args.policy}", unit="episode")
+    progress = tqdm(seeds_of(args), desc=f"eval {args.policy}", unit="episode")
     for seed in progress:
         configs = _episode_configs(args, seed)
         layout = sample_layout(seed, configs["sim_world"].task)
@@ -116,10 +118,14 @@ def evaluate(args: argparse.Namespace) -> Path:
     return path
 
 
+def seeds_of(args: argparse.Namespace) -> list[int]:
+    return list(args.seeds) if args.seeds else list(range(args.first_seed, args.first_seed + args.episodes))
+
+
 def write_summary(args: argparse.Namespace, episodes: list[dict]) -> Path:
     summary = {
         "policy": args.policy, "model": str(args.model) if args.model else None, "task": args.task,
-        "seeds": [args.first_seed, args.first_seed + args.episodes - 1], "episodes_done": len(episodes),
+        "seeds": seeds_of(args), "episodes_done": len(episodes),
         "success_rate": {task: rate.to_dict() for task, rate in _rates(episodes).items()},
         "episodes": episodes,
     }

@@ -150,8 +150,14 @@ class ActionHead(nn.Module):
                 proprio: torch.Tensor | None = None, unet_emb: torch.Tensor | None = None) -> torch.Tensor:
         """c_in-scaled noisy actions ``(B, K, 7)``, ``c_noise`` ``(B,)``, the U-Net's time embedding of
         ``c_noise`` ``(B, E)`` (needed by ``noise_embedding: unet``) → network output ``(B, K, 7)``."""
+        return self.denoise_step(actions, c_noise, self.condition(features, proprio, unet_emb), unet_emb)
+
+    def denoise_step(self, actions: torch.Tensor, c_noise: torch.Tensor, global_cond: torch.Tensor,
+                     unet_emb: torch.Tensor | None = None) -> torch.Tensor:
+        """The 1D U-Net alone, on a global condition from :meth:`condition` (the decoupled sampler
+        computes it once per chunk): ``(B, K, 7)``, ``(B,)``, ``(B, global_dim)`` → ``(B, K, 7)``."""
         step = self.step_mlp(unet_emb if self.unet_noise else sinusoidal(c_noise, self.step_dim))
-        cond = torch.cat([step, self.condition(features, proprio, unet_emb)], -1)
+        cond = torch.cat([step, global_cond], -1)
         x = actions.transpose(1, 2)
         skips = []
         for res1, res2, down in self.down:

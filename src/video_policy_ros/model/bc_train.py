@@ -27,7 +27,7 @@ from video_policy_ros.model.bc import BCConfig, BCModel, save_bc, word_ids, word
 from video_policy_ros.data.frames import resize_frames
 from video_policy_ros.model.dataset import to_model_range
 from video_policy_ros.model.train import pick_device
-from video_policy_ros.model.normalization import ActionNormalizer
+from video_policy_ros.model.normalization import ActionNormalizer, Trajectory
 
 
 @dataclass
@@ -67,6 +67,11 @@ class Demo:
     images: torch.Tensor  # (T, cams, 3, H, W) uint8
     poses: np.ndarray  # (T, 7)
     gripper: np.ndarray  # (T,)
+    labels: tuple[np.ndarray, np.ndarray] | None  # expert chunks per frame (DAgger), or None
+
+    @property
+    def trajectory(self) -> Trajectory:
+        return Trajectory(self.poses, self.gripper, self.labels)
 
 
 def load_samples(demos: list[Demo], cfg: BCConfig, normalizer: ActionNormalizer) -> BCSamples:
@@ -75,16 +80,16 @@ def load_samples(demos: list[Demo], cfg: BCConfig, normalizer: ActionNormalizer)
         steps = len(demo.poses) - 1  # the last frame has no next action
         images.append(demo.images[:steps])
         proprio.append(normalizer.encode_proprio(demo.poses[:steps], demo.gripper[:steps]))
-        actions.extend(normalizer.encode_chunk(demo.poses, demo.gripper, t, cfg.horizon) for t in range(steps))
+        actions.extend(normalizer.encode_chunk(*demo.trajectory, t=t, horizon=cfg.horizon) for t in range(steps))
         instructions.extend([demo.instruction] * steps)
     return BCSamples(torch.cat(images), torch.from_numpy(np.concatenate(proprio)),
                      torch.from_numpy(np.stack(actions)), word_ids(cfg, instructions))
 
 
-def read_demos(data: Path, cameras: tuple[str, ...], image_size: tuple[int, int]) -> tuple[list[Demo], list[Path]]:
-    """The episodes with actions in ``data``, resized one file at a time (memory stays small)."""
+def read_demos(data: list[Path], cameras: tuple[str, ...], image_size: tuple[int, int]) -> tuple[list[Demo], list[Path]]:
+    """The episodes with actions in the ``data`` folders, resized one file at a time (memory stays small)."""
     demos, files = [], []
-    for path in tqdm(list_episodes(data), desc="loading episodes", unit="file"):
+    for path in tqdm(list_episodes(*data), desc="loading episodes", unit="file"):
         ep = Episode.load(path)
         if not ep.has_actions or len(ep) < 2:
             continue
@@ -92,26 +97,28 @@ def read_demos(data: Path, cameras: tuple[str, ...], image_size: tuple[int, int]
         if missing:
             raise EpisodeError(f"{path}: cameras {missing} missing (it has {list(ep.frames)}); pass --cameras")
         images = torch.stack([resize_frames(ep.frames[c], image_size) for c in cameras], dim=1)
-        demos.append(Demo(ep.instruction, ep.fps, images, ep.tcp_poses, ep.gripper))
+        labels = (ep.expert_poses, ep.expert_gripper) if ep.expert_poses is not None else None
+        demos.append(Demo(ep.instruction, ep.fps, images, ep.tcp_poses, ep.gripper, labels))
         files.append(path)
     if not demos:
-        raise EpisodeError(f"{data}: no episode with actions; BC needs demonstrations (video-policy demos)")
+        raise EpisodeError(f"{', '.join(map(str, data))}: no episode with actions; BC needs demonstrations "
+                           "(video-policy demos)")
     return demos, files
 
 
-def train_bc(data: Path, out: Path, cfg: BCConfig, steps: int, max_minutes: float, batch_size: int = 32,
+def train_bc(data: Path | list[Path], out: Path, cfg: BCConfig, steps: int, max_minutes: float, batch_size: int = 32,
              lr: float = 1e-3, val_episodes: int = 2, save_every: int = 500, seed: int = 0,
              device: str = "auto") -> Path:
     torch.manual_seed(seed)
     device = pick_device(device)
-    demos, files = read_demos(data, cfg.cameras, cfg.image_size)
+    demos, files = read_demos(data if isinstance(data, list) else [data], cfg.cameras, cfg.image_size)
     val_count = min(val_episodes, len(demos) - 1)
     train_eps, val_eps = demos[:len(demos) - val_count], demos[len(demos) - val_count:]
     cfg = cfg.model_copy(update={
         "vocabulary": tuple(sorted({w for demo in demos for w in words(demo.instruction)})),
         "dt": 1.0 / demos[0].fps, "data_fingerprint": fingerprint(files),
     })
-    normalizer = ActionNormalizer.fit("delta", [(demo.poses, demo.gripper) for demo in train_eps], cfg.horizon)
+    normalizer = ActionNormalizer.fit("delta", [demo.trajectory for demo in train_eps], cfg.horizon)
     train, val = load_samples(train_eps, cfg, normalizer), (load_samples(val_eps, cfg, normalizer) if val_eps else None)
     model = BCModel(cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -159,7 +166,8 @@ def validation_loss(model: BCModel, samples: BCSamples, batch_size: int = 256) -
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="folder of Episode .npz files (video-policy demos)")
+    parser.add_argument("--data", type=Path, nargs="+", required=True,
+                        help="folder(s) of Episode .npz files (video-policy demos, DAgger rounds)")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     parser.add_argument("--steps", type=int, default=3000, help="optimiser steps (the learning rate decays over them)")
     parser.add_argument("--max-minutes", type=float, default=9.0, help="stop after this long even if steps remain")

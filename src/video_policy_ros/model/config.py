@@ -143,6 +143,12 @@ class EDMConfig(_Strict):
     dropout: Literal["joint", "independent"] = "joint"
     cond_noise_aug: float = 0.0  # std of the noise added to the condition frames (official 0.02)
     inference_dtype: Literal["float32", "float16", "bfloat16"] = "float32"  # autocast, CUDA only
+    # joint (official): video and actions denoised together, one U-Net pass per step. decoupled (as VPP and
+    # UVA): one U-Net pass per chunk at feature_sigma gives the head its features (and a one-step predicted
+    # video); only the actions are denoised, by the head alone. Stage 2 then trains the head on features at
+    # feature_sigma, so a checkpoint's head is made for one of the two.
+    sampler: Literal["joint", "decoupled"] = "joint"
+    feature_sigma: float = Field(10.0, gt=0)
 
 
 class TrainConfig(_Strict):

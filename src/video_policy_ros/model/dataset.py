@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from video_policy_ros.data.episode import Episode, EpisodeError
 from video_policy_ros.data.frames import resize_frames
 from video_policy_ros.model.config import VideoPolicyConfig
-from video_policy_ros.model.normalization import ActionNormalizer
+from video_policy_ros.model.normalization import ActionNormalizer, Trajectory
 
 
 def to_model_range(frames: torch.Tensor) -> torch.Tensor:
@@ -90,7 +90,8 @@ class EpisodeDataset(Dataset):
             if len(ep) < 2:
                 continue
             frames = torch.stack([resize_frames(ep.frames[c], cfg.image_size) for c in cfg.cameras])  # (cams, T, 3, H, W)
-            self.episodes.append({"frames": frames, "poses": ep.tcp_poses, "gripper": ep.gripper,
+            labels = (ep.expert_poses, ep.expert_gripper) if ep.expert_poses is not None else None
+            self.episodes.append({"frames": frames, "poses": ep.tcp_poses, "gripper": ep.gripper, "labels": labels,
                                   "instruction": ep.instruction})
         if not self.episodes:
             raise EpisodeError(f"no usable episodes among {len(files)} files"
@@ -112,11 +113,11 @@ class EpisodeDataset(Dataset):
         actions = np.zeros((cfg.action.horizon, 7), np.float32)
         proprio = np.zeros(7, np.float32)
         if has_actions:
-            actions = self.normalizer.encode_chunk(ep["poses"], ep["gripper"], t, cfg.action.horizon)
+            actions = self.normalizer.encode_chunk(ep["poses"], ep["gripper"], ep["labels"], t=t, horizon=cfg.action.horizon)
             proprio = self.normalizer.encode_proprio(ep["poses"][t], ep["gripper"][t])[0]
         return {"frames": frames, "actions": torch.from_numpy(actions), "has_actions": has_actions,
                 "proprio": torch.from_numpy(proprio), "instruction": ep["instruction"],
                 "episode": e_idx, "t": t}
 
-    def trajectories(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        return [(e["poses"], e["gripper"]) for e in self.episodes if e["poses"] is not None]
+    def trajectories(self) -> list[Trajectory]:
+        return [Trajectory(e["poses"], e["gripper"], e["labels"]) for e in self.episodes if e["poses"] is not None]

@@ -79,7 +79,7 @@ def karras_sigmas(num_steps: int, sigma_min: float, sigma_max: float, rho: float
 @torch.no_grad()
 def euler_sample(
     denoise: Denoiser,
-    video_shape: tuple[int, ...],
+    video_shape: tuple[int, ...] | None,
     action_shape: tuple[int, ...] | None,
     sigmas: torch.Tensor,
     guidance: float = 1.0,
@@ -92,21 +92,29 @@ def euler_sample(
     With ``guidance != 1`` the batch is doubled: the first half must be read as the
     conditional and the second as the unconditional branch (the denoiser drops the
     conditions of the second half), and ``D = D_u + guidance * (D_c - D_u)``.
-    Returns the final ``x_video`` ``video_shape`` and ``x_action`` ``action_shape`` (or None).
+    Returns the final ``x_video`` ``video_shape`` and ``x_action`` ``action_shape`` (either may be None:
+    not sampled, and passed to ``denoise`` as None).
     """
-    x_v = torch.randn(video_shape, generator=generator, device=device) * sigmas[0]
-    x_a = None if action_shape is None else torch.randn(action_shape, generator=generator, device=device) * sigmas[0]
+    def noise(shape):
+        return None if shape is None else torch.randn(shape, generator=generator, device=device) * sigmas[0]
+
+    def doubled(x):
+        return None if x is None else torch.cat([x, x])
+
+    def guided_mix(d):
+        return None if d is None else d[batch:] + guidance * (d[:batch] - d[batch:])
+
+    x_v, x_a = noise(video_shape), noise(action_shape)
     guided = guidance != 1.0
-    batch = video_shape[0]
+    batch = (video_shape or action_shape)[0]
     for sigma, sigma_next in zip(sigmas[:-1].tolist(), sigmas[1:].tolist()):
         s = torch.full((batch * (2 if guided else 1),), sigma, device=device)
         if guided:
-            d_v, d_a = denoise(torch.cat([x_v, x_v]), None if x_a is None else torch.cat([x_a, x_a]), s)
-            d_v = d_v[batch:] + guidance * (d_v[:batch] - d_v[batch:])
-            d_a = None if d_a is None else d_a[batch:] + guidance * (d_a[:batch] - d_a[batch:])
+            d_v, d_a = map(guided_mix, denoise(doubled(x_v), doubled(x_a), s))
         else:
             d_v, d_a = denoise(x_v, x_a, s)
-        x_v = x_v + (sigma_next - sigma) * (x_v - d_v) / sigma
+        if x_v is not None:
+            x_v = x_v + (sigma_next - sigma) * (x_v - d_v) / sigma
         if x_a is not None:
             x_a = x_a + (sigma_next - sigma) * (x_a - d_a) / sigma
     return x_v, x_a

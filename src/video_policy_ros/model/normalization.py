@@ -7,6 +7,10 @@ width in m; ``absolute`` uses position 0 and the data set's mean orientation
 orientation, an angle of pi); ``step_delta`` (the official encoding) uses the previous
 step's pose as the reference, the gripper as +1 open / -1 closed, and zeros past the
 episode's end. Each of the 7 values is min-max normalised to [-1, 1].
+
+A chunk's targets are where the arm went next (the recorded future poses) or, for states
+an expert labelled (DAgger), the chunk the expert planned from there (``labels``: per frame
+``(K, 7)`` poses and ``(K,)`` gripper).
 """
 
 from __future__ import annotations
@@ -14,11 +18,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from video_policy_ros.geometry import apply_delta, rotation_error
 from video_policy_ros.model import pose
+
+class Trajectory(NamedTuple):
+    """One episode's actions: ``poses (T, 7)``, ``gripper (T,)`` and optional expert ``labels``
+    (``(T, K, 7)`` poses, ``(T, K)`` gripper: the chunk an expert planned from each frame)."""
+
+    poses: np.ndarray
+    gripper: np.ndarray
+    labels: tuple[np.ndarray, np.ndarray] | None = None
+
 
 _MIN_RANGE = 1e-4  # a value that never changes (e.g. a gripper never used) still maps to a finite range
 
@@ -36,15 +50,17 @@ class ActionNormalizer:
     # -- fitting ------------------------------------------------------------------------------
 
     @classmethod
-    def fit(cls, representation: str, trajectories: list[tuple[np.ndarray, np.ndarray]], horizon: int) -> "ActionNormalizer":
-        """Stats over every chunk of every ``(tcp_poses (T, 7), gripper (T,))`` trajectory."""
+    def fit(cls, representation: str, trajectories: list[Trajectory], horizon: int) -> "ActionNormalizer":
+        """Stats over every chunk of every trajectory."""
         if not trajectories:
             raise ValueError("no episode with actions: action statistics need at least one")
-        ref_quat = pose.mean_quat(np.concatenate([p[:, 3:] for p, _ in trajectories]))
-        gripper_open = float(max(g.max() for _, g in trajectories))
+        trajectories = [Trajectory(*t) for t in trajectories]
+        ref_quat = pose.mean_quat(np.concatenate([t.poses[:, 3:] for t in trajectories]))
+        gripper_open = float(max(t.gripper.max() for t in trajectories))
         stub = cls(representation, np.full(7, -1.0), np.ones(7), np.full(7, -1.0), np.ones(7), ref_quat, gripper_open)
-        actions = np.concatenate([stub.raw_chunk(p, g, t, horizon) for p, g in trajectories for t in range(len(p))])
-        proprio = np.concatenate([stub.raw_proprio(p, g) for p, g in trajectories])
+        actions = np.concatenate([stub.raw_chunk(*tr, t=t, horizon=horizon)
+                                  for tr in trajectories for t in range(len(tr.poses))])
+        proprio = np.concatenate([stub.raw_proprio(tr.poses, tr.gripper) for tr in trajectories])
         return cls(representation, *_bounds(actions), *_bounds(proprio), ref_quat, gripper_open)
 
     # -- raw (physical) values ------------------------------------------------------------------
@@ -54,18 +70,26 @@ class ActionNormalizer:
             return current_pose[:3], current_pose[3:]
         return np.zeros(3), self.ref_quat
 
-    def raw_chunk(self, poses: np.ndarray, gripper: np.ndarray, t: int, horizon: int) -> np.ndarray:
-        """The chunk starting at frame ``t``: step k is the pose at frame ``t + k + 1`` (the last
-        frame repeats past the end; step_delta: zeros) → ``(K, 7)`` un-normalised actions."""
-        idx = np.minimum(np.arange(t + 1, t + 1 + horizon), len(poses) - 1)
+    def raw_chunk(self, poses: np.ndarray, gripper: np.ndarray, labels: tuple[np.ndarray, np.ndarray] | None = None, *,
+                  t: int, horizon: int) -> np.ndarray:
+        """The chunk from frame ``t`` → ``(K, 7)`` un-normalised actions. Its targets are ``labels[t]`` when
+        given, else the recorded future (step k is the pose at frame ``t + k + 1``). Past the targets' end
+        the last one is held (step_delta: zeros)."""
+        if labels is not None:
+            targets, target_gripper = labels[0][t][:horizon], labels[1][t][:horizon]
+        else:
+            targets, target_gripper = poses[t + 1:t + 1 + horizon], gripper[t + 1:t + 1 + horizon]
         if self.representation != "step_delta":
-            return pose.poses_to_actions(poses[idx], gripper[idx], *self.reference(poses[t]))
+            if not len(targets):  # the last frame: hold it
+                targets, target_gripper = poses[t:t + 1], gripper[t:t + 1]
+            idx = np.minimum(np.arange(horizon), len(targets) - 1)
+            return pose.poses_to_actions(targets[idx], target_gripper[idx], *self.reference(poses[t]))
+        n = len(targets)
         steps = np.zeros((horizon, 7))
-        n = min(horizon, len(poses) - 1 - t)
-        prev = poses[t:t + n]
-        steps[:n, :3] = poses[t + 1:t + 1 + n, :3] - prev[:, :3]
-        steps[:n, 3:6] = rotation_error(poses[t + 1:t + 1 + n, 3:], prev[:, 3:])
-        steps[:n, 6] = np.where(gripper[t + 1:t + 1 + n] > self.gripper_open / 2, 1.0, -1.0)
+        previous = np.concatenate([poses[t:t + 1], targets[:-1]])
+        steps[:n, :3] = targets[:, :3] - previous[:, :3]
+        steps[:n, 3:6] = rotation_error(targets[:, 3:], previous[:, 3:])
+        steps[:n, 6] = np.where(target_gripper > self.gripper_open / 2, 1.0, -1.0)
         return steps
 
     def raw_proprio(self, poses: np.ndarray, gripper: np.ndarray) -> np.ndarray:
@@ -74,8 +98,9 @@ class ActionNormalizer:
 
     # -- normalised ---------------------------------------------------------------------------
 
-    def encode_chunk(self, poses: np.ndarray, gripper: np.ndarray, t: int, horizon: int) -> np.ndarray:
-        return _to_unit(self.raw_chunk(poses, gripper, t, horizon), self.action_min, self.action_max)
+    def encode_chunk(self, poses: np.ndarray, gripper: np.ndarray, labels: tuple[np.ndarray, np.ndarray] | None = None,
+                     *, t: int, horizon: int) -> np.ndarray:
+        return _to_unit(self.raw_chunk(poses, gripper, labels, t=t, horizon=horizon), self.action_min, self.action_max)
 
     def decode_chunk(self, actions: np.ndarray, current_pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Normalised ``(K, 7)`` → absolute poses ``(K, 7)`` in fr3_link0 and gripper ``(K,)``."""

@@ -34,7 +34,7 @@ TWO_STAGE = "two-stage"
 
 @dataclass
 class TrainOptions:
-    data: Path
+    data: Path | list[Path]  # one folder of episodes, or several (demonstrations + DAgger rounds)
     out: Path
     mode: str = TWO_STAGE
     steps: int = 1000
@@ -96,10 +96,12 @@ def _build(opts: TrainOptions, files: list[Path]) -> tuple[VideoPolicyModel, Act
         return loaded.model.train(), loaded.normalizer, loaded.meta.step
     if opts.init is not None:
         loaded = ckpt.load_checkpoint(opts.init)
-        # stage 2 may put another head (or action encoding) on a stage-1 video model
-        free = {"train"} | ({"head", "action"} if opts.mode == "head" else set())
+        # stage 2 may put another head (action encoding, sampler) on a stage-1 video model
+        free: dict = {"train": True} | ({"head": True, "action": True, "proprio": True,
+                                         "edm": {"sampler", "feature_sigma"}} if opts.mode == "head" else {})
         if opts.config is not None and opts.config.model_dump(exclude=free) != loaded.config.model_dump(exclude=free):
-            raise ValueError(f"--config differs from the config of --init {opts.init} beyond its {sorted(free)} sections")
+            raise ValueError(f"--config differs from the config of --init {opts.init} beyond its {sorted(free)} "
+                             "sections (stage 2 may change head, action, proprio, edm.sampler and edm.feature_sigma)")
         model = loaded.model if opts.config is None else _with_config(loaded.model, opts.config)
         return model.train(), None, 0
     cfg = opts.config or VideoPolicyConfig.tiny(cameras=Episode.load(files[0]).camera_names)
@@ -110,7 +112,7 @@ def _with_config(model: VideoPolicyModel, cfg: VideoPolicyConfig) -> VideoPolicy
     """``model``'s weights under ``cfg``; a head of another architecture starts from scratch."""
     fresh = VideoPolicyModel(cfg)
     state = model.state_dict()
-    if cfg.head != model.cfg.head:
+    if cfg.head != model.cfg.head or cfg.proprio != model.cfg.proprio:  # the head's inputs differ
         state = {k: v for k, v in state.items() if not k.startswith("head.")}
         state |= {k: v for k, v in fresh.state_dict().items() if k.startswith("head.")}
     fresh.load_state_dict(state)
@@ -136,7 +138,8 @@ def train(opts: TrainOptions) -> Path:
     random.seed(opts.seed)
     np.random.seed(opts.seed)
     device = pick_device(opts.device)
-    files = list_episodes(opts.data)
+    data = opts.data if isinstance(opts.data, list) else [opts.data]
+    files = list_episodes(*data)
     model, normalizer, start = _build(opts, files)
     cfg = model.cfg
     train_files, val_files = held_out_split(files, cfg.train.val_episodes)
@@ -144,7 +147,7 @@ def train(opts: TrainOptions) -> Path:
     if normalizer is None and train_set.trajectories():
         normalizer = ActionNormalizer.fit(cfg.action.representation, train_set.trajectories(), cfg.action.horizon)
     if opts.mode != "video" and normalizer is None:
-        raise ValueError(f"mode '{opts.mode}' needs episodes with actions in {opts.data}")
+        raise ValueError(f"mode '{opts.mode}' needs episodes with actions in {', '.join(map(str, data))}")
     train_set.normalizer = normalizer
     val_set = EpisodeDataset(val_files, cfg, normalizer) if val_files else None
     model.to(device)
@@ -257,7 +260,8 @@ def _ema_weights(model: torch.nn.Module, ema: dict[str, torch.Tensor] | None):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="folder of Episode .npz files")
+    parser.add_argument("--data", type=Path, nargs="+", required=True,
+                        help="folder(s) of Episode .npz files (e.g. demonstrations and DAgger rounds)")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     parser.add_argument("--mode", choices=(TWO_STAGE, *MODES), default=TWO_STAGE,
                         help="two-stage (the paper's): video into OUT/stage1, then head into OUT; video: stage 1 "

@@ -148,19 +148,34 @@ class VideoPolicyModel(nn.Module):
         drop: torch.Tensor | None = None,
         run_head: bool = True,
         unet_grad: bool = True,
+        action_sigma: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """EDM denoiser ``D(x; sigma)`` for the video and the action chunk.
 
         ``x_video`` ``(B, F, C, h, w)``, ``x_action`` ``(B, K, 7)`` or None, ``sigma`` ``(B,)``,
         ``cond`` ``(B, F, C, h, w)``, ``text`` ``(B, L, D)``, ``proprio`` ``(B, 7)`` or None,
         ``drop`` ``(B,)`` bool: drop every condition (classifier-free guidance's unconditional).
+        ``action_sigma`` ``(B,)``: the actions' own noise level (the decoupled sampler's head, whose
+        features come from the video at ``sigma``); None: the shared ``sigma`` (joint).
         Returns ``(D_video (B, F, C, h, w), D_action (B, K, 7) or None)``.
         """
-        if drop is not None:
-            keep = (~drop).to(x_video.dtype)
-            cond = cond * keep[:, None, None, None, None]
-            text = text * keep[:, None, None]
-            proprio = None if proprio is None else proprio * keep[:, None]
+        cond, text, proprio = self._drop_conditions(cond, text, proprio, drop)
+        d_video, features, c_noise = self._unet_pass(x_video, sigma, cond, text, unet_grad)
+        if x_action is None or not run_head:
+            return d_video, None
+        global_cond = self.head.condition(features, proprio, self._unet_embedding(c_noise, x_video.dtype))
+        return d_video, self._head_step(x_action, sigma if action_sigma is None else action_sigma, global_cond)
+
+    @staticmethod
+    def _drop_conditions(cond, text, proprio, drop):
+        if drop is None:
+            return cond, text, proprio
+        keep = (~drop).to(cond.dtype)
+        return (cond * keep[:, None, None, None, None], text * keep[:, None, None],
+                None if proprio is None else proprio * keep[:, None])
+
+    def _unet_pass(self, x_video, sigma, cond, text, unet_grad: bool = True):
+        """The U-Net at ``sigma`` → (D_video, the hooked features, c_noise)."""
         c_skip, c_out, c_in, c_noise = (s.to(x_video.dtype) for s in edm.scalings(sigma, self.cfg.edm.sigma_data))
         unet_in = torch.cat([x_video * c_in[:, None, None, None, None], cond], dim=2)
         self._features = {}
@@ -170,14 +185,20 @@ class VideoPolicyModel(nn.Module):
         d_video = c_skip[:, None, None, None, None] * x_video + c_out[:, None, None, None, None] * out
         features = [self._features[name] for name in self.cfg.head.feature_blocks]
         self._features = {}
-        if x_action is None or not run_head:
-            return d_video, None
-        a_skip, a_out, a_in, _ = (s.to(x_action.dtype) for s in edm.scalings(sigma, self.cfg.edm.action_sigma_data))
-        unet_emb = None
-        if self.cfg.head.noise_embedding == "unet":  # the official head reads the U-Net's time embedding
-            unet_emb = self.unet.time_embedding(self.unet.time_proj(c_noise).to(x_video.dtype))
-        head_out = self.head(x_action * a_in[:, None, None], c_noise, features, proprio, unet_emb)
-        return d_video, a_skip[:, None, None] * x_action + a_out[:, None, None] * head_out
+        return d_video, features, c_noise
+
+    def _unet_embedding(self, c_noise: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
+        """The U-Net's time embedding of ``c_noise``, which the official head reads (None for the others)."""
+        if self.cfg.head.noise_embedding != "unet":
+            return None
+        return self.unet.time_embedding(self.unet.time_proj(c_noise).to(dtype))
+
+    def _head_step(self, x_action: torch.Tensor, sigma: torch.Tensor, global_cond: torch.Tensor) -> torch.Tensor:
+        """``D_action(x; sigma)`` from the head's global condition (fused features + proprio)."""
+        a_skip, a_out, a_in, a_noise = (s.to(x_action.dtype) for s in edm.scalings(sigma, self.cfg.edm.action_sigma_data))
+        out = self.head.denoise_step(x_action * a_in[:, None, None], a_noise, global_cond,
+                                     self._unet_embedding(a_noise, x_action.dtype))
+        return a_skip[:, None, None] * x_action + a_out[:, None, None] * out
 
     def training_loss(
         self,
@@ -196,12 +217,21 @@ class VideoPolicyModel(nn.Module):
         ``video``: video loss only; ``head``: U-Net frozen (no graph through it), action loss
         only; ``joint``: both. Conditions are dropped per sample with ``edm.cond_dropout``:
         all together (``edm.dropout: joint``) or text and concat frames independently.
+        With ``edm.sampler: decoupled`` the head learns from the video at ``edm.feature_sigma``
+        while the actions draw their own noise level, as that sampler runs it.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         e = self.cfg.edm
+        decoupled = e.sampler == "decoupled" and mode != "video"
+        if decoupled and mode == "joint":
+            raise ValueError("edm.sampler 'decoupled' trains its head on a frozen video model: use the two stages "
+                             "(--mode video, then --mode head), not joint training")
         b, device = video.shape[0], video.device
         sigma = edm.sample_sigma(b, e.p_mean, e.p_std, device, generator)
+        action_sigma = sigma
+        if decoupled:
+            sigma = torch.full_like(sigma, e.feature_sigma)
         drop = torch.rand(b, device=device, generator=generator) < e.cond_dropout
         if e.dropout == "independent":  # the concat frames keep `drop`; the text draws its own
             drop_text = torch.rand(b, device=device, generator=generator) < e.cond_dropout
@@ -212,15 +242,15 @@ class VideoPolicyModel(nn.Module):
         x_video = video + sigma[:, None, None, None, None] * torch.randn(video.shape, device=device, generator=generator)
         x_action = None
         if mode != "video":
-            x_action = actions + sigma[:, None, None] * torch.randn(actions.shape, device=device, generator=generator)
+            x_action = actions + action_sigma[:, None, None] * torch.randn(actions.shape, device=device, generator=generator)
         d_video, d_action = self.denoise(x_video, x_action, sigma, cond, text, proprio, drop,
-                                         run_head=mode != "video", unet_grad=mode != "head")
+                                         run_head=mode != "video", unet_grad=mode != "head", action_sigma=action_sigma)
         video_err = video.new_zeros(b, 0)
         if mode != "head":
             video_err = edm.loss_weight(sigma, e.sigma_data)[:, None] * (d_video.float() - video).pow(2).mean(dim=(2, 3, 4))
         action_err = None
         if d_action is not None:
-            w = edm.loss_weight(sigma, e.action_sigma_data)[:, None]
+            w = edm.loss_weight(action_sigma, e.action_sigma_data)[:, None]
             action_err = w * (d_action.float() - actions).pow(2).mean(dim=2)
         return edm.edm_loss(video_err, action_err, action_mask)
 
@@ -236,12 +266,16 @@ class VideoPolicyModel(nn.Module):
         generator: torch.Generator | None = None,
         denoiser=None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Joint Euler sampling. ``cond`` ``(B, F, C, h, w)``, ``text`` ``(B, L, D)`` →
+        """Euler sampling (``edm.sampler``). ``cond`` ``(B, F, C, h, w)``, ``text`` ``(B, L, D)`` →
         video latents ``(B, F, C, h, w)`` and normalised actions ``(B, K, 7)`` (or None).
 
+        joint: video and actions stepped together. decoupled: one U-Net pass at ``edm.feature_sigma``
+        (its one-step estimate is the predicted video), then the head alone steps the actions.
         ``denoiser``: a callable with :meth:`denoise`'s signature that runs the network instead
-        (an inference backend of ``runtime/``: ONNX Runtime, TensorRT, ...)."""
+        (an inference backend of ``runtime/``: ONNX Runtime, TensorRT, ...); joint sampling only."""
         e = self.cfg.edm
+        if e.sampler == "decoupled" and denoiser is not None:
+            raise ValueError("the decoupled sampler runs the torch model itself (no exported denoiser graph)")
         num_steps = e.num_steps if num_steps is None else num_steps
         guidance = e.guidance if guidance is None else guidance
         b = cond.shape[0]
@@ -264,4 +298,24 @@ class VideoPolicyModel(nn.Module):
         c = self.cfg.vae.latent_channels
         video_shape = (b, self.cfg.num_frames, c, *self.cfg.latent_size)
         action_shape = (b, self.cfg.action.horizon, 7) if with_actions else None
-        return edm.euler_sample(denoise, video_shape, action_shape, sigmas, guidance, generator, cond.device)
+        if e.sampler == "joint":
+            return edm.euler_sample(denoise, video_shape, action_shape, sigmas, guidance, generator, cond.device)
+
+        # decoupled: the features (and the predicted video) once, then the actions alone
+        x_video = torch.randn(video_shape, generator=generator, device=cond.device) * e.feature_sigma
+        if drop is not None:
+            x_video = torch.cat([x_video, x_video])
+        sigma_f = torch.full((x_video.shape[0],), e.feature_sigma, device=cond.device)
+        with torch.autocast("cuda", dtype=dtype, enabled=cond.is_cuda and dtype != torch.float32):
+            c_used, t_used, p_used = self._drop_conditions(cond, text, proprio, drop)
+            d_video, features, c_noise = self._unet_pass(x_video, sigma_f, c_used, t_used)
+            global_cond = self.head.condition(features, p_used, self._unet_embedding(c_noise, x_video.dtype))
+        video = d_video.float() if drop is None else (d_video[b:] + guidance * (d_video[:b] - d_video[b:])).float()
+        if not with_actions:
+            return video, None
+
+        def denoise_actions(_x_v, x_a, sigma):
+            with torch.autocast("cuda", dtype=dtype, enabled=cond.is_cuda and dtype != torch.float32):
+                return None, self._head_step(x_a, sigma, global_cond).float()
+
+        return video, edm.euler_sample(denoise_actions, None, action_shape, sigmas, guidance, generator, cond.device)[1]

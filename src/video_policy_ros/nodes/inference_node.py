@@ -61,6 +61,7 @@ class InferenceNode(StackNode):
             realtime=c.realtime_chunking, execute_horizon_s=c.execute_horizon_s, margin_s=c.latency_margin_s,
             warmup_calls=c.warmup_calls, auto_steps=c.num_steps == "auto", video_period_s=1.0 / c.predicted_video_rate_hz,
             max_input_age_s=c.max_observation_age_s, guidance=getattr(self.policy, "guidance", None),
+            sampler=getattr(self.policy, "sampler", None),
         )
         self.chunker = RealtimeChunker(self.policy, settings, self._publish_chunk, self._publish_video)
         self.chunker.start(warmup_observation(self.policy, c.cameras, c.default_instruction, time.time()))

@@ -20,7 +20,7 @@ from video_policy_ros.model.checkpoint import load_checkpoint
 from video_policy_ros.model.evaluate import to_uint8
 from video_policy_ros.policies.base import ChunkTiming, Policy
 from video_policy_ros.policies.inputs import camera_images
-from video_policy_ros.runtime.backends import BackendSettings, resolve_backend
+from video_policy_ros.runtime.backends import BackendSettings, BackendUnavailable, resolve_backend
 from video_policy_ros.types import ActionChunk, Observation, PolicyOutput
 
 
@@ -46,6 +46,12 @@ class VideoPolicy(Policy):
         self._num_steps = self.config.edm.num_steps if num_steps is None else num_steps
         self.guidance = self.config.edm.guidance if guidance is None else guidance
         settings = dataclasses.replace(settings, guided=self.guidance != 1.0)
+        self.sampler = self.config.edm.sampler
+        if self.sampler == "decoupled":  # one U-Net pass, then head steps: no exported single-call denoiser graph
+            if backend not in ("auto", "torch"):
+                raise BackendUnavailable(f"{checkpoint} uses the decoupled sampler, which runs on the torch backend "
+                                         f"only (not {backend}); set backend: torch or auto")
+            backend = "torch"
         self.backend = resolve_backend(backend, self.model, checkpoint, settings)
         self.return_frames = return_frames
         self.seed = seed
@@ -76,7 +82,7 @@ class VideoPolicy(Policy):
     def description(self) -> str:
         c = self.config
         return (f"VideoPolicy {self.checkpoint.name}: cams {list(c.cameras)}, {c.image_size[0]}x{c.image_size[1]}, "
-                f"{c.action.representation} actions, {self.num_steps} steps, guidance {self.guidance}, "
+                f"{c.action.representation} actions, {self.sampler} sampler, {self.num_steps} steps, guidance {self.guidance}, "
                 f"{self.backend.description}")
 
     def reset(self) -> None:
@@ -97,8 +103,9 @@ class VideoPolicy(Policy):
         if self.config.proprio:
             p = self.normalizer.encode_proprio(observation.tcp_pose, observation.gripper)
             proprio = torch.from_numpy(p).to(self.device)
+        denoiser = self.backend.denoise if self.sampler == "joint" else None
         latents, actions = self.model.sample(cond, self._text(observation.instruction), proprio, self.num_steps,
-                                             self.guidance, generator=self._generator, denoiser=self.backend.denoise)
+                                             self.guidance, generator=self._generator, denoiser=denoiser)
         poses, gripper = self.normalizer.decode_chunk(actions[0].float().cpu().numpy(), observation.tcp_pose)
         chunk = ActionChunk(stamp=observation.stamp, dt=self.meta.dt, poses=poses, gripper=gripper)
         return PolicyOutput(chunk=chunk, decode_video=(lambda: self._decode(latents)) if self.return_frames else None)

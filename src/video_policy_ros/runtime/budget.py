@@ -30,9 +30,12 @@ class BudgetReport:
 
 
 def assess(steps: int | None, latencies: list[float], horizon_s: float, duration_s: float, margin_s: float,
-           guidance: float | None = None) -> BudgetReport:
+           guidance: float | None = None, sampler: str | None = None) -> BudgetReport:
     p50, p95 = (float(np.percentile(latencies, q)) for q in (50, 95))
-    what = f"{steps} steps" + (f", guidance {guidance}" if guidance is not None else "") if steps else "the policy"
+    what = "the policy"
+    if steps:
+        what = (f"{steps} steps" + (f" ({sampler} sampler)" if sampler else "")
+                + (f", guidance {guidance}" if guidance is not None else ""))
     figures = f"{what}: {p50:.2f} s p50 / {p95:.2f} s p95 per chunk (+{margin_s:.2f} s margin)"
     if p95 + margin_s <= horizon_s:
         return BudgetReport(steps, p50, p95, horizon_s, duration_s, margin_s, "ok",
@@ -49,13 +52,13 @@ def assess(steps: int | None, latencies: list[float], horizon_s: float, duration
 
 def check_budget(measure: Callable[[int | None], float], steps: int | None, calls: int, horizon_s: float,
                  duration_s: float, margin_s: float, auto_steps: bool = False,
-                 guidance: float | None = None) -> BudgetReport:
+                 guidance: float | None = None, sampler: str | None = None) -> BudgetReport:
     """Warm up with ``calls`` calls and assess; with ``auto_steps`` first pick the count (at most
     ``steps``) that fits."""
     if auto_steps and steps is not None and steps > 1:  # policies without a step count have nothing to fit
         steps = fit_steps(measure, horizon_s - margin_s, max_steps=steps, probe=steps)
     measure(steps)  # the first call pays one-off costs (allocation, lazy initialisation)
-    return assess(steps, [measure(steps) for _ in range(calls)], horizon_s, duration_s, margin_s, guidance)
+    return assess(steps, [measure(steps) for _ in range(calls)], horizon_s, duration_s, margin_s, guidance, sampler)
 
 
 def fit_steps(measure: Callable[[int | None], float], budget_s: float, max_steps: int, probe: int) -> int:

@@ -38,6 +38,7 @@ class ChunkerSettings:
     video_period_s: float = 1.0
     max_input_age_s: float = 0.5
     guidance: float | None = None  # only reported
+    sampler: str | None = None  # only reported
 
 
 def warmup_observation(policy: Policy, cameras: tuple[str, ...], instruction: str, now: float) -> Observation:
@@ -97,7 +98,7 @@ class RealtimeChunker:
         timing = policy.timing or timing_of(policy.predict(observation).chunk)
         report = check_budget(measure, policy.num_steps, self.settings.warmup_calls, self.scheduler.horizon_s(timing),
                               timing.duration_s, self.settings.margin_s, self.settings.auto_steps,
-                              guidance=self.settings.guidance)
+                              guidance=self.settings.guidance, sampler=self.settings.sampler)
         policy.reset()  # warm-up calls must not advance the policy's random stream
         self.health.budget = report
         self.health.horizon_s, self.health.duration_s = report.horizon_s, report.duration_s

@@ -9,15 +9,23 @@ written as ``episode_<seed>.npz`` (see data/episode.py) for ``video-policy train
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from video_policy_ros.config import ControllerConfig, SimWorldConfig, default_config_path, load_yaml
 from video_policy_ros.data.episode import Episode
 from video_policy_ros.errors import StackError
+from video_policy_ros.sim.scene import SceneLayout
+from video_policy_ros.types import ActionChunk, ArmState, CameraFrame
+
+log = logging.getLogger(__name__)
 
 SETTLE_AFTER_DONE_S = 1.0  # keep recording after success so episodes show the touch itself
 GIVE_UP_AFTER_TIMEOUT_S = 15.0  # wall-clock slack past the task's own timeout
@@ -37,12 +45,31 @@ class DemoAborted(StackError):
     """A demonstration stopped before its end (the controller refused the expert's chunks)."""
 
 
-def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, fps: float) -> Episode:
-    from video_policy_ros.nodes.controller_node import build_control_loop  # noqa: PLC0415 (franky on demand)
+@dataclass(frozen=True)
+class Pacing:
+    """How chunks reach the controller: a new one every ``period_s``, each ``latency_s`` after the
+    observation it was computed from (a learned policy's measured latency; the expert's is ~0)."""
+
+    period_s: float = 0.5
+    latency_s: float = 0.0
+
+
+# Who drives an episode: (state, latest frame per camera) → the next chunk, stamped at ``state.stamp``.
+Actor = Callable[[ArmState, dict[str, CameraFrame]], ActionChunk]
+
+
+def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, fps: float,
+                   make_actor: Callable[[SceneLayout], Actor] | None = None, pacing: Pacing = Pacing()) -> Episode:
+    """One sim episode driven by ``make_actor(layout)`` (default: the scripted expert), sampled at ``fps``
+    and labelled by the expert (:func:`label_episode`).
+
+    The expert's demonstrations end when the controller refuses one of its chunks (the demo is lost);
+    another actor's refused chunk is skipped, as the inference node goes on after a rejection.
+    """
     from video_policy_ros.control.watchdog import ChunkRejected
+    from video_policy_ros.nodes.controller_node import build_control_loop  # noqa: PLC0415 (franky on demand)
     from video_policy_ros.sim.expert import make_expert
     from video_policy_ros.sim.world import SimWorld
-    from video_policy_ros.types import CameraFrame
 
     latest: dict[str, CameraFrame] = {}
     frames: dict[str, list[np.ndarray]] = {c.name: [] for c in world_config.cameras}
@@ -53,11 +80,13 @@ def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, f
         try:
             if not loop.wait_until_running(controller.connect_timeout_s):
                 raise DemoAborted(f"seed {world_config.seed}: no robot state from the sim world ({loop.fatal})")
-            expert = make_expert(world.layout)
+            actor = make_actor(world.layout) if make_actor else _expert_actor(make_expert(world.layout))
             while len(latest) < len(frames):
                 world.check()
                 time.sleep(0.01)
             next_sample = next_plan = time.monotonic()
+            pending: list[tuple[float, ActionChunk]] = []  # (when it reaches the controller, chunk)
+            rejected = 0
             end = float("inf")
             give_up = next_sample + world_config.task.timeout_s + GIVE_UP_AFTER_TIMEOUT_S
             while time.monotonic() < end:
@@ -69,11 +98,15 @@ def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, f
                     end = now + SETTLE_AFTER_DONE_S
                 current = loop.latest_state
                 if now >= next_plan:
+                    pending.append((now + pacing.latency_s, actor(current, dict(latest))))
+                    next_plan += pacing.period_s
+                while pending and pending[0][0] <= time.monotonic():
                     try:
-                        loop.submit_chunk(expert.plan(current.tcp_pose, current.gripper, current.stamp))
-                    except ChunkRejected as exc:  # e.g. a robot fault latched a stop: this demo is lost
-                        raise DemoAborted(f"seed {world_config.seed}: {exc}") from None
-                    next_plan += 0.5
+                        loop.submit_chunk(pending.pop(0)[1])
+                    except ChunkRejected as exc:  # e.g. a robot fault latched a stop: this demonstration is lost
+                        if make_actor is None:
+                            raise DemoAborted(f"seed {world_config.seed}: {exc}") from None
+                        rejected += 1
                 if now >= next_sample:
                     for cam in frames:
                         frames[cam].append(latest[cam].image)
@@ -84,15 +117,32 @@ def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, f
                 time.sleep(0.002)
         finally:
             loop.close()
-        result = world.result
-    return Episode(
-        instruction=world.layout.instruction,
-        fps=fps,
-        frames={cam: np.stack(f) for cam, f in frames.items()},
-        tcp_poses=np.stack(poses),
-        gripper=np.array(gripper),
-        success=result.success,
-    )
+        result, layout = world.result, world.layout
+    if rejected:
+        log.info("seed %d: the controller refused %d of the actor's chunks", world_config.seed, rejected)
+    episode = Episode(instruction=layout.instruction, fps=fps, frames={cam: np.stack(f) for cam, f in frames.items()},
+                      tcp_poses=np.stack(poses), gripper=np.array(gripper), success=result.success)
+    return label_episode(episode, layout)
+
+
+def label_episode(episode: Episode, layout: SceneLayout) -> Episode:
+    """``episode`` with the chunk the scripted expert plans from each recorded state as its actions
+    (``expert_poses``/``expert_gripper``): the commanded targets, as datasets of real robots record the
+    command beside the measured state. They carry no tracking lag (the arm trails its set-point), and
+    the gripper label is the command (open or closed), not the fingers' width on their way there.
+    The expert is replayed over the recorded states in order, so its memory (has it grasped?) follows
+    the episode; for the expert's own demonstrations these are the plans it made while recording."""
+    from video_policy_ros.sim.expert import make_expert
+
+    expert = make_expert(layout)
+    chunks = [expert.plan(pose, width, t / episode.fps)
+              for t, (pose, width) in enumerate(zip(episode.tcp_poses, episode.gripper))]
+    return dataclasses.replace(episode, expert_poses=np.stack([c.poses for c in chunks]),
+                               expert_gripper=np.stack([c.gripper for c in chunks]))
+
+
+def _expert_actor(expert) -> Actor:
+    return lambda state, frames: expert.plan(state.tcp_pose, state.gripper, state.stamp)
 
 
 def run(args: argparse.Namespace) -> int:
