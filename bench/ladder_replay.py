@@ -1,16 +1,23 @@
-"""Rung a of the learning ladder: the demonstrations' own actions, replayed through a policy's action codec,
-solve their scenes again.
+"""Rung a of the learning ladder: the demonstrations' actions, sent through a policy's action codec at the
+policy's rate, solve their scenes again.
 
 For each recorded demonstration (``episode_<seed>.npz`` from ``video-policy demos``) the same seed runs again in
 the sim world, in process as ``demos`` runs it (franky-sim FR3, the controller core through franky). Every
-``--period`` seconds a chunk is built from the demonstration's actions at that moment of the episode: encoded
-with the checkpoint's action normaliser (``--model``; without one, a ``step_delta`` normaliser fitted on the
-demonstrations, 32 steps, the tiny preset's), decoded from the *measured* TCP pose exactly as a policy's output
-is, stamped with the observation's time and handed to the controller ``--latency`` seconds later (the latency a
-learned policy has). This checks the encoding and decoding, the chunk timing and the controller's acceptance
-together, before any learning.
+``--period`` seconds (the execution horizon) a chunk is built, encoded with the checkpoint's action normaliser
+(``--model``; without one, a ``step_delta`` normaliser fitted on the demonstrations, 32 steps, the tiny
+preset's), decoded from the *measured* TCP pose exactly as a policy's output is, stamped with the observation's
+time and handed to the controller ``--latency`` seconds later. Two sources of chunks:
 
-    python bench/ladder_replay.py --demos data/demos_raw --episodes 20 --latency 1.5 --period 1.6
+- ``recorded``: the demonstration's own action at that moment of the episode (its frame ``round(t * fps)``),
+  open loop. A recorded episode has no latency, and a delayed time-indexed replay drifts by construction
+  (each chunk starts from where the demonstration was, not from where the arm is), so use ``--latency 0``:
+  this checks the encoding and decoding, the chunk period and the controller's acceptance.
+- ``expert``: the chunk a perfect policy would send, the expert's plan from the observed state, with the
+  latency a learned policy has: this checks that the chunk timing and real-time splicing carry a policy that
+  is ``--latency`` seconds late.
+
+    python bench/ladder_replay.py --demos data/demos_raw --episodes 20 --source recorded --latency 0 --period 1.6
+    python bench/ladder_replay.py --demos data/demos_raw --episodes 20 --source expert --latency 1.5 --period 1.6
 """
 
 from __future__ import annotations
@@ -37,6 +44,22 @@ def _trajectory(demo: Episode) -> Trajectory:
     return Trajectory(demo.tcp_poses, demo.gripper, labels)
 
 
+def expert_actor(layout, normalizer: ActionNormalizer, horizon: int, dt: float):
+    """The expert's plan from the observed state, through the codec (a perfect policy's chunk)."""
+    from video_policy_ros.sim.expert import make_expert
+
+    expert = make_expert(layout)
+
+    def act(state, frames) -> ActionChunk:
+        plan = expert.plan(state.tcp_pose, state.gripper, state.stamp)
+        encoded = normalizer.encode_chunk(state.tcp_pose[None], np.array([state.gripper]),
+                                          (plan.poses[None], plan.gripper[None]), t=0, horizon=horizon)
+        poses, gripper = normalizer.decode_chunk(encoded, state.tcp_pose)
+        return ActionChunk(stamp=state.stamp, dt=dt, poses=poses, gripper=gripper)
+
+    return act
+
+
 def replay_actor(demo: Episode, normalizer: ActionNormalizer, horizon: int):
     """An actor that sends, at episode time ``t``, the demonstration's chunk from frame ``round(t * fps)``."""
     started: list[float] = []
@@ -59,7 +82,8 @@ def main() -> int:
     parser.add_argument("--demos", type=Path, required=True, help="folder of episode_<seed>.npz (video-policy demos)")
     parser.add_argument("--model", type=Path, help="Video Policy checkpoint whose action codec to use")
     parser.add_argument("--episodes", type=int, default=20)
-    parser.add_argument("--latency", type=float, default=1.5, help="s from observation to the controller")
+    parser.add_argument("--source", choices=["recorded", "expert"], default="recorded")
+    parser.add_argument("--latency", type=float, default=0.0, help="s from observation to the controller")
     parser.add_argument("--period", type=float, default=1.6, help="s between chunks (the execution horizon)")
     parser.add_argument("--robot-ip", default="127.0.0.1")
     parser.add_argument("--out", type=Path, help="write the per-seed results here as JSON")
@@ -86,7 +110,13 @@ def main() -> int:
         world = base.model_copy(update={"seed": seed, "task": base.task.model_copy(update={"kind": kind})})
         started = time.monotonic()
         try:
-            episode = record_episode(world, controller, demo.fps, lambda layout: replay_actor(demo, normalizer, horizon),
+            if args.source == "recorded":
+                def make_actor(layout):
+                    return replay_actor(demo, normalizer, horizon)
+            else:
+                def make_actor(layout):
+                    return expert_actor(layout, normalizer, horizon, 1.0 / demo.fps)
+            episode = record_episode(world, controller, demo.fps, make_actor,
                                      Pacing(period_s=args.period, latency_s=args.latency))
             success, error = bool(episode.success), None
         except DemoAborted as exc:
@@ -99,10 +129,11 @@ def main() -> int:
         if runs:
             k = sum(r["success"] for r in runs)
             lo, hi = wilson_interval(k, len(runs))
-            print(f"replay {kind}: {k}/{len(runs)} (95 % CI {lo:.0%}-{hi:.0%}), latency {args.latency:g} s, "
+            print(f"{args.source} {kind}: {k}/{len(runs)} (95 % CI {lo:.0%}-{hi:.0%}), latency {args.latency:g} s, "
                   f"period {args.period:g} s")
     if args.out:
-        args.out.write_text(json.dumps({"latency_s": args.latency, "period_s": args.period, "results": results}, indent=2))
+        args.out.write_text(json.dumps({"source": args.source, "latency_s": args.latency, "period_s": args.period,
+                                        "results": results}, indent=2))
         print(f"results: {args.out.resolve()}")
     return 0 if all(r["success"] for r in results) else 1
 

@@ -1,0 +1,62 @@
+"""The controller's limits and the graph's rates with the CPU loaded: ``stress-ng --cpu K`` beside the
+integration scenarios that check them from outside, through the topic contract, against the sim FR3.
+
+    PYTHONPATH=src MUJOCO_GL=egl python bench/safety_under_load.py --stress 2
+
+Runs ``tests/integration/test_controller_faults.py`` (bad chunks, the TCP speed cap at every workspace face,
+the workspace floor, velocity-continuous splicing, the silence halt, the e-stop while moving, gripper flips)
+and ``tests/integration/test_graph.py`` (the whole graph: task success, camera and /joint_states rates,
+measurement stamps, the e-stop while the policy keeps publishing) with the same assertions as the suite, and
+prints every figure they measured next to the stress level. ``--stress 0`` gives the unloaded baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODULES = ["tests/integration/test_controller_faults.py", "tests/integration/test_graph.py"]
+FIGURES = re.compile(r"(largest TCP|  [xyz]_m|  far top|face:|lowest TCP|max per-cycle|max joint speed|longest /ee_pose|"
+                     r"measured rates)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stress", type=int, default=2, help="stress-ng --cpu K (0: no load)")
+    args = parser.parse_args()
+    stress = None
+    if args.stress:
+        if shutil.which("stress-ng") is None:
+            print("error: stress-ng is not installed (apt-get install stress-ng)", file=sys.stderr)
+            return 2
+        stress = subprocess.Popen(["stress-ng", "--cpu", str(args.stress), "--quiet"], start_new_session=True)
+    started = time.monotonic()
+    try:
+        result = subprocess.run([sys.executable, "-m", "pytest", "-s", "-q", "-p", "no:cacheprovider", *MODULES],
+                                capture_output=True, text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO / "src")))
+    finally:
+        if stress is not None:
+            os.killpg(stress.pid, signal.SIGKILL)
+            stress.wait()
+    load = os.getloadavg()[0]
+    print(f"stress-ng --cpu {args.stress}: {time.monotonic() - started:.0f} s, load average at the end {load:.1f}")
+    for line in result.stdout.splitlines():
+        if FIGURES.match(line):
+            print(line)
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "(no output)"
+    failures = [line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    print("\n".join(failures) if failures else "every limit held")
+    print(summary)
+    return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
