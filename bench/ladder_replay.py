@@ -105,7 +105,7 @@ def main() -> int:
     results = []
     for path in files:
         demo = Episode.load(path)
-        seed = int(path.stem.split("_")[-1])
+        seed = int(path.stem.split("_")[1])
         kind = "place" if demo.instruction.startswith("put") else "touch"
         world = base.model_copy(update={"seed": seed, "task": base.task.model_copy(update={"kind": kind})})
         started = time.monotonic()

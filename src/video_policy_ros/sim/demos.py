@@ -22,8 +22,8 @@ import numpy as np
 from video_policy_ros.config import ControllerConfig, SimWorldConfig, default_config_path, load_yaml
 from video_policy_ros.data.episode import Episode
 from video_policy_ros.errors import StackError
-from video_policy_ros.sim.scene import SceneLayout
-from video_policy_ros.types import ActionChunk, ArmState, CameraFrame
+from video_policy_ros.sim.scene import SceneLayout, sample_layout
+from video_policy_ros.types import FINGERS_CLOSED, ActionChunk, ArmState, CameraFrame
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), help="camera resolution to record")
     parser.add_argument("--robot-ip", default="127.0.0.1")
     parser.add_argument("--task", choices=["touch", "place", "mixed"], help="override task.kind of sim_world.yaml")
+    parser.add_argument("--other-targets", action="store_true",
+                        help="also save each episode's states instructed for the other cubes (episode_<seed>_as_<colour>)")
 
 
 class DemoAborted(StackError):
@@ -141,6 +143,32 @@ def label_episode(episode: Episode, layout: SceneLayout) -> Episode:
                                expert_gripper=np.stack([c.gripper for c in chunks]))
 
 
+def other_target_episodes(episode: Episode, layout: SceneLayout) -> list[Episode]:
+    """The episode's recorded states, instructed to use each *other* cube, labelled by the expert for it.
+
+    With one instruction per scene a network can read the demonstrated target off the layout in the
+    image and never learn the colour word (the first BC baseline's chunks hardly changed with it). The
+    same states under every instruction make the word the only way to the label: at the start the
+    scenes are identical, later the arm is heading for the wrong cube and the label turns it round.
+    Place episodes keep only the frames before the fingers first close (from a grasp of the wrong cube
+    on, the expert would carry that cube)."""
+    variants = []
+    for colour in layout.cube_positions:
+        if colour == layout.target:
+            continue
+        other = dataclasses.replace(layout, target=colour)
+        end = len(episode)
+        if layout.task == "place":
+            closing = np.flatnonzero(episode.expert_gripper[:, 0] == FINGERS_CLOSED)
+            end = int(closing[0]) if len(closing) else end
+        if end < 2:
+            continue
+        cut = Episode(other.instruction, episode.fps, {c: f[:end] for c, f in episode.frames.items()},
+                      episode.tcp_poses[:end], episode.gripper[:end])
+        variants.append(label_episode(cut, other))
+    return variants
+
+
 def _expert_actor(expert) -> Actor:
     return lambda state, frames: expert.plan(state.tcp_pose, state.gripper, state.stamp)
 
@@ -167,5 +195,10 @@ def run(args: argparse.Namespace) -> int:
         successes += bool(episode.success)
         path = episode.save(args.out / f"episode_{seed:05d}.npz")
         tqdm.write(f"{path}: {len(episode)} steps, {episode.instruction}, success={episode.success}")
+        if args.other_targets:
+            layout = sample_layout(seed, base.task)
+            for variant in other_target_episodes(episode, layout):
+                colour = variant.instruction.split()[2]
+                variant.save(args.out / f"episode_{seed:05d}_as_{colour}.npz")
     print(f"{successes}/{args.episodes} successful demonstrations in {args.out.resolve()}")
     return 0 if successes == args.episodes else 1
