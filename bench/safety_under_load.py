@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from cpu_load import cpu_stress
 
 REPO = Path(__file__).resolve().parents[1]
 MODULES = ["tests/integration/test_controller_faults.py", "tests/integration/test_graph.py"]
@@ -32,20 +32,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stress", type=int, default=2, help="stress-ng --cpu K (0: no load)")
     args = parser.parse_args()
-    stress = None
-    if args.stress:
-        if shutil.which("stress-ng") is None:
-            print("error: stress-ng is not installed (apt-get install stress-ng)", file=sys.stderr)
-            return 2
-        stress = subprocess.Popen(["stress-ng", "--cpu", str(args.stress), "--quiet"], start_new_session=True)
     started = time.monotonic()
-    try:
+    with cpu_stress(args.stress):
         result = subprocess.run([sys.executable, "-m", "pytest", "-s", "-q", "-p", "no:cacheprovider", *MODULES],
                                 capture_output=True, text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO / "src")))
-    finally:
-        if stress is not None:
-            os.killpg(stress.pid, signal.SIGKILL)
-            stress.wait()
     load = os.getloadavg()[0]
     print(f"stress-ng --cpu {args.stress}: {time.monotonic() - started:.0f} s, load average at the end {load:.1f}")
     for line in result.stdout.splitlines():

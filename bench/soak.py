@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from cpu_load import cpu_stress
 
 REPO = Path(__file__).resolve().parents[1]
 ROS2 = Path(sys.prefix) / "bin" / "ros2"
@@ -155,13 +156,7 @@ def main() -> int:
     if not ROS2.exists() and args.launches:
         print(f"error: no ros2 in {sys.prefix}/bin: run make install (it installs the real ros2 launch)", file=sys.stderr)
         return 2
-    stress = None
-    if args.stress:
-        if shutil.which("stress-ng") is None:
-            print("error: stress-ng is not installed (apt-get install stress-ng)", file=sys.stderr)
-            return 2
-        stress = subprocess.Popen(["stress-ng", "--cpu", str(args.stress), "--quiet"], start_new_session=True)
-    try:
+    with cpu_stress(args.stress):
         report: dict = {"stress_cpu": args.stress}
         if args.launches:
             runs = launches(args.launches, args.robot_ip, args.launch_timeout)
@@ -177,10 +172,6 @@ def main() -> int:
             }
         if args.demos:
             report["demos"] = demos(args.demos, args.robot_ip, args.demo_timeout)
-    finally:
-        if stress is not None:
-            os.killpg(stress.pid, signal.SIGKILL)
-            stress.wait()
     summary = {k: v for k, v in report.get("launch", {}).items() if k != "runs"}
     print(f"ros2 launch soak: {summary}")
     print(f"demos soak: {report.get('demos')}")
