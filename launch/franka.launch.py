@@ -15,7 +15,7 @@ checkpoints (``models/...``) are found in the package.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, Shutdown
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, Shutdown, TimerAction
 from launch.event_handlers import OnProcessExit, OnProcessIO
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -119,17 +119,29 @@ class _LastErrorLines:
         return self.errors.get(process_name) or self.last.get(process_name) or "no output on stderr"
 
 
+# A terminal's Ctrl-C reaches every process of the group at once, and a node can be gone before launch
+# has handled its own SIGINT (seen under CPU load: "required node 'inference' died (exit code 0)" after a
+# Ctrl-C). So an exit is judged once launch's own signal has had time to land.
+EXIT_VERDICT_DELAY_S = 1.0
+
+
 def _on_exit(node_name: str, last_errors: _LastErrorLines, episode_node: str | None):
     def handler(event, context):
         if context.is_shutdown:
             return None  # stopping on purpose (Ctrl-C or another node's death)
+        if node_name == episode_node and event.returncode == 0:
+            return [Shutdown(reason="the episode ended: SUCCESS")]
         if node_name == episode_node:
-            if event.returncode == 0:
-                return [Shutdown(reason="the episode ended: SUCCESS")]
-            raise NodeDied(f"the episode ended without success (sim_world exit code {event.returncode})")
-        raise NodeDied(
-            f"required node '{node_name}' died (exit code {event.returncode}): {last_errors.of(event.process_name)}"
-        )
+            death = f"the episode ended without success (sim_world exit code {event.returncode})"
+        else:
+            death = f"required node '{node_name}' died (exit code {event.returncode}): {last_errors.of(event.process_name)}"
+
+        def judge(context):
+            if context.is_shutdown:
+                return None  # the exit was part of a Ctrl-C that launch has handled since
+            raise NodeDied(death)
+
+        return [TimerAction(period=EXIT_VERDICT_DELAY_S, actions=[OpaqueFunction(function=judge)])]
 
     return handler
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from signal import SIGKILL  # the class's own signal() method hides the module in its body
 import signal
 import subprocess
 import sys
@@ -98,11 +99,12 @@ class Launch:
             time.sleep(0.05)
         return status
 
-    def wait_for_output(self, text: str, timeout: float) -> None:
+    def wait_for_output(self, pattern: str, timeout: float) -> None:
+        """Until ``pattern`` (a regular expression) appears in the launch's output."""
         deadline = time.monotonic() + timeout
-        while text not in self.output:
+        while not re.search(pattern, self.output):
             if exit_status(self.process) is not None or time.monotonic() > deadline:
-                raise AssertionError(f"no '{text}' in the launch output:\n{self.output[-3000:]}")
+                raise AssertionError(f"no '{pattern}' in the launch output:\n{self.output[-3000:]}")
             time.sleep(0.2)
 
     def wait_for_topic(self, topic: str, timeout: float) -> None:
@@ -112,15 +114,15 @@ class Launch:
                 raise AssertionError(f"nobody publishes {topic}:\n{self.output[-3000:]}")
             time.sleep(1.0)
 
-    def kill_node(self, name: str) -> None:
-        """SIGKILL to the node's process, through a pidfd opened and checked to be a member of this launch's
-        group first (the pid in the log might have been reused if the node had died in between)."""
+    def kill_node(self, name: str, sig: int = SIGKILL) -> None:
+        """``sig`` to the node's process alone, through a pidfd opened and checked to be a member of this
+        launch's group first (the pid in the log might have been reused if the node had died in between)."""
         pid = int(re.search(rf"\[{name}-\d+\]: process started with pid \[(\d+)\]", self.output).group(1))
         pidfd = os.pidfd_open(pid)
         try:
             if os.getpgid(pid) != self.process.pid:
                 raise AssertionError(f"pid {pid} of node {name} is no longer a process of this launch")
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            signal.pidfd_send_signal(pidfd, sig)
         finally:
             os.close(pidfd)
 
