@@ -35,7 +35,8 @@ def main() -> int:
     started = time.monotonic()
     with cpu_stress(args.stress):
         result = subprocess.run([sys.executable, "-m", "pytest", "-s", "-q", "-p", "no:cacheprovider", *MODULES],
-                                capture_output=True, text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO / "src")))
+                                capture_output=True, text=True, cwd=REPO,
+                                env=dict(os.environ, PYTHONPATH=str(REPO / "src"), COLUMNS="300"))  # whole FAILED lines
     load = os.getloadavg()[0]
     print(f"stress-ng --cpu {args.stress}: {time.monotonic() - started:.0f} s, load average at the end {load:.1f}")
     for line in result.stdout.splitlines():

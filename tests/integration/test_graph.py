@@ -21,6 +21,7 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
@@ -45,6 +46,7 @@ class Recording:
     events: dict[str, float] = field(default_factory=dict)
     reset_response: Trigger.Response | None = None
     sim_output: str = ""
+    rendered_fps: list[dict[str, str]] = field(default_factory=list)  # the sim world's own count, per diagnostics
 
     def speed_at(self, t: float) -> float:
         return next(s for r, _, s in self.joints if r >= t)
@@ -88,6 +90,12 @@ def recording(tmp_path_factory) -> Recording:
         rec.chunk_stamps.append(from_time(msg.header.stamp))
 
     node.create_subscription(MultiDOFJointTrajectory, "/policy/action_chunk", on_chunk, 10)
+
+    def on_diagnostics(msg: DiagnosticArray):
+        rec.rendered_fps += [{kv.key: kv.value for kv in st.values if kv.key.endswith("_fps")}
+                             for st in msg.status if st.name == "sim_world"]
+
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     estop = node.create_publisher(Bool, "/controller/estop", 10)
     reset = node.create_client(Trigger, "/controller/reset")
     spinner = threading.Thread(target=executor.spin, daemon=True)
@@ -147,6 +155,7 @@ def test_topic_rates(recording):
     rates = {f"/cameras/{cam}/image_raw": rate(r for r, _ in s) for cam, s in recording.images.items()}
     rates["/joint_states"] = rate(r for r, _, _ in recording.joints)
     print("measured rates (Hz):", {topic: round(hz, 1) for topic, hz in rates.items()})
+    print("rendered by the sim world (Hz, per diagnostics message):", recording.rendered_fps)  # where frames go missing
     for topic, minimum in [("/cameras/front/image_raw", 10), ("/cameras/wrist/image_raw", 10), ("/joint_states", 100)]:
         assert rates[topic] >= minimum, f"{topic} at {rates[topic]:.1f} Hz < {minimum} Hz"
 
