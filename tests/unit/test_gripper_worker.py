@@ -147,3 +147,22 @@ def test_a_width_that_cannot_be_read_is_a_fault_until_it_can():
         wait_until(lambda: worker.fault is None, timeout_s=3.0)
     finally:
         worker.close()
+
+
+def test_faults_that_arrive_between_two_moves_are_all_raised():
+    """A gripper that dies fails the move and the width read before the control cycle asks again: both are
+    reported (a CI run once logged only the width error, and the failed move never reached the log)."""
+    gripper = SlowGripper(fail=True)
+    worker = GripperWorker(gripper, FrankyError, speed=0.1)
+    try:
+        worker.move(0.0)
+        wait_until(lambda: worker.fault is not None and "move" in worker.fault)
+        gripper.width_fails = True
+        wait_until(lambda: "reading the width failed" in worker.fault)
+        with pytest.raises(ArmError) as raised:
+            worker.move(0.0)
+        assert "move to 0 mm failed: Net Exception" in str(raised.value)
+        assert "reading the width failed: UDP receive: Timeout" in str(raised.value)
+        worker.move(0.0)  # each reported once
+    finally:
+        worker.close()

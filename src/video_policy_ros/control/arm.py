@@ -230,7 +230,7 @@ class GripperWorker:
         self._sent: float | None = None
         self._move_deadline: float | None = None  # time.monotonic() by which the move in flight must end
         self._faults: dict[str, str] = {}  # "move" / "state" → one line, while it lasts
-        self._unreported: str | None = None  # raised once by the next move()
+        self._unreported: list[str] = []  # new faults, raised once by the next move() (none may be lost)
         self._wake = threading.Condition()
         self._closed = threading.Event()
         self._threads = [threading.Thread(target=self._send_moves, name="gripper-move", daemon=True),
@@ -241,12 +241,12 @@ class GripperWorker:
     def move(self, finger_position: float) -> None:
         """Ask for ``finger_position`` (returns at once); raises ArmError, once, for a new fault."""
         with self._wake:
-            error, self._unreported = self._unreported, None
+            errors, self._unreported = self._unreported, []
             if self._target is None or abs(finger_position - self._target) >= 1e-3:
                 self._target = finger_position
                 self._wake.notify()
-        if error is not None:
-            raise ArmError("gripper", f"gripper: {error}")
+        if errors:
+            raise ArmError("gripper", f"gripper: {'; '.join(errors)}")
 
     def close(self) -> None:
         """Stop both threads; a move that never returns is left behind (see CLOSE_TIMEOUT_S)."""
@@ -267,7 +267,8 @@ class GripperWorker:
             if fault is None:
                 self._faults.pop(kind, None)
             elif self._faults.get(kind) != fault:
-                self._faults[kind] = self._unreported = fault
+                self._faults[kind] = fault
+                self._unreported.append(fault)
 
     def _send_moves(self) -> None:
         while True:
