@@ -35,7 +35,8 @@ from video_policy_ros.config import ControllerConfig, SimWorldConfig, default_co
 from video_policy_ros.data.episode import Episode, list_episodes
 from video_policy_ros.evaluation.stats import wilson_interval
 from video_policy_ros.model.normalization import ActionNormalizer, Trajectory
-from video_policy_ros.sim.demos import DemoAborted, Pacing, record_episode
+from video_policy_ros.sim.demos import DemoAborted, Pacing, demo_seed, record_episode
+from video_policy_ros.sim.scene import task_of
 from video_policy_ros.types import ActionChunk
 
 
@@ -105,8 +106,7 @@ def main() -> int:
     results = []
     for path in files:
         demo = Episode.load(path)
-        seed = int(path.stem.split("_")[1])
-        kind = "place" if demo.instruction.startswith("put") else "touch"
+        seed, kind = demo_seed(path), task_of(demo.instruction)
         world = base.model_copy(update={"seed": seed, "task": base.task.model_copy(update={"kind": kind})})
         started = time.monotonic()
         try:

@@ -24,7 +24,8 @@ from video_policy_ros.config import InferenceConfig, TaskConfig
 from video_policy_ros.data.episode import Episode
 from video_policy_ros.policies import build_policy
 from video_policy_ros.sim.expert import make_expert
-from video_policy_ros.sim.scene import sample_layout
+from video_policy_ros.sim.demos import demo_seed
+from video_policy_ros.sim.scene import sample_layout, task_of
 from video_policy_ros.types import CameraFrame, Observation
 
 
@@ -50,12 +51,10 @@ def main() -> None:
     policy = build_policy(InferenceConfig(policy=args.policy, model=args.model, num_steps=args.num_steps,
                                           publish_predicted_video=False, backend="torch"))
     rows = {"demonstrated": [], "other": []}
-    files = sorted(p for p in args.data.glob("episode_*.npz") if len(p.stem.split("_")) == 2)
+    files = sorted(p for p in args.data.glob("episode_*.npz") if "_as_" not in p.stem)  # not the variants
     for path in files:
         episode = Episode.load(path)
-        seed = int(path.stem.split("_")[1])
-        kind = "place" if episode.instruction.startswith("put") else "touch"
-        layout = sample_layout(seed, TaskConfig(kind=kind))
+        layout = sample_layout(demo_seed(path), TaskConfig(kind=task_of(episode.instruction)))
         for fraction in args.at:
             t = int(fraction * (len(episode) - 1))
             pose, width = episode.tcp_poses[t], float(episode.gripper[t])

@@ -23,9 +23,8 @@ def test_each_other_cube_gets_the_same_states_and_the_experts_plan_for_it():
     episode = recorded(layout)
     variants = other_target_episodes(episode, layout)
     others = sorted(c for c in layout.cube_positions if c != layout.target)
-    assert sorted(v.instruction.split()[2] for v in variants) == others
-    for variant in variants:
-        colour = variant.instruction.split()[2]
+    assert sorted(variants) == others
+    for colour, variant in variants.items():
         assert variant.instruction == f"touch the {colour} cube"
         assert np.array_equal(variant.tcp_poses, episode.tcp_poses)
         assert all(np.array_equal(variant.frames[c], episode.frames[c]) for c in episode.frames)
@@ -41,6 +40,6 @@ def test_place_variants_stop_before_the_fingers_close_on_the_demonstrated_cube()
     episode.expert_gripper[6:] = FINGERS_CLOSED  # the demonstration grasps at frame 6
     variants = other_target_episodes(episode, layout)
     assert len(variants) == len(layout.cube_positions) - 1
-    for variant in variants:
+    for variant in variants.values():
         assert len(variant) == 6 and variant.instruction.startswith("put the ")
         assert np.all(variant.expert_gripper[:, 0] != FINGERS_CLOSED)  # still on the way to the other cube

@@ -127,6 +127,16 @@ def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, f
     return label_episode(episode, layout)
 
 
+def demo_file_name(seed: int, as_colour: str | None = None) -> str:
+    """``episode_<seed>.npz``, or ``episode_<seed>_as_<colour>.npz`` for an other-target variant."""
+    return f"episode_{seed:05d}.npz" if as_colour is None else f"episode_{seed:05d}_as_{as_colour}.npz"
+
+
+def demo_seed(path: Path) -> int:
+    """The scene seed of a :func:`demo_file_name` file."""
+    return int(path.stem.split("_")[1])
+
+
 def label_episode(episode: Episode, layout: SceneLayout) -> Episode:
     """``episode`` with the chunk the scripted expert plans from each recorded state as its actions
     (``expert_poses``/``expert_gripper``): the commanded targets, as datasets of real robots record the
@@ -143,8 +153,8 @@ def label_episode(episode: Episode, layout: SceneLayout) -> Episode:
                                expert_gripper=np.stack([c.gripper for c in chunks]))
 
 
-def other_target_episodes(episode: Episode, layout: SceneLayout) -> list[Episode]:
-    """The episode's recorded states, instructed to use each *other* cube, labelled by the expert for it.
+def other_target_episodes(episode: Episode, layout: SceneLayout) -> dict[str, Episode]:
+    """Per other cube's colour, the episode's recorded states instructed to use that cube, labelled by the expert for it.
 
     With one instruction per scene a network can read the demonstrated target off the layout in the
     image and never learn the colour word (the first BC baseline's chunks hardly changed with it). The
@@ -152,7 +162,7 @@ def other_target_episodes(episode: Episode, layout: SceneLayout) -> list[Episode
     scenes are identical, later the arm is heading for the wrong cube and the label turns it round.
     Place episodes keep only the frames before the fingers first close (from a grasp of the wrong cube
     on, the expert would carry that cube)."""
-    variants = []
+    variants = {}
     for colour in layout.cube_positions:
         if colour == layout.target:
             continue
@@ -165,7 +175,7 @@ def other_target_episodes(episode: Episode, layout: SceneLayout) -> list[Episode
             continue
         cut = Episode(other.instruction, episode.fps, {c: f[:end] for c, f in episode.frames.items()},
                       episode.tcp_poses[:end], episode.gripper[:end])
-        variants.append(label_episode(cut, other))
+        variants[colour] = label_episode(cut, other)
     return variants
 
 
@@ -193,12 +203,11 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"aborted, not saved: {exc}")
             continue
         successes += bool(episode.success)
-        path = episode.save(args.out / f"episode_{seed:05d}.npz")
+        path = episode.save(args.out / demo_file_name(seed))
         tqdm.write(f"{path}: {len(episode)} steps, {episode.instruction}, success={episode.success}")
         if args.other_targets:
             layout = sample_layout(seed, base.task)
-            for variant in other_target_episodes(episode, layout):
-                colour = variant.instruction.split()[2]
-                variant.save(args.out / f"episode_{seed:05d}_as_{colour}.npz")
+            for colour, variant in other_target_episodes(episode, layout).items():
+                variant.save(args.out / demo_file_name(seed, colour))
     print(f"{successes}/{args.episodes} successful demonstrations in {args.out.resolve()}")
     return 0 if successes == args.episodes else 1

@@ -65,6 +65,11 @@ def instruction_for(task: str, target: str) -> str:
     return f"touch the {target} cube"
 
 
+def task_of(instruction: str) -> str:
+    """The task kind an :func:`instruction_for` instruction names."""
+    return "place" if instruction.startswith("put ") else "touch"
+
+
 def bowl_floor_top(bowl_position: np.ndarray) -> float:
     return float(bowl_position[2] + BOWL_FLOOR_THICKNESS)
 
