@@ -114,10 +114,14 @@ class Launch:
                 raise AssertionError(f"nobody publishes {topic}:\n{self.output[-3000:]}")
             time.sleep(1.0)
 
+    def node_pids(self) -> dict[str, int]:
+        """Each node's pid, as launch reported it."""
+        return {name: int(pid) for name, pid in re.findall(r"\[(\w+)-\d+\]: process started with pid \[(\d+)\]", self.output)}
+
     def kill_node(self, name: str, sig: int = SIGKILL) -> None:
         """``sig`` to the node's process alone, through a pidfd opened and checked to be a member of this
         launch's group first (the pid in the log might have been reused if the node had died in between)."""
-        pid = int(re.search(rf"\[{name}-\d+\]: process started with pid \[(\d+)\]", self.output).group(1))
+        pid = self.node_pids()[name]
         pidfd = os.pidfd_open(pid)
         try:
             if os.getpgid(pid) != self.process.pid:
@@ -139,11 +143,23 @@ class Launch:
             time.sleep(1.0)
         return result
 
-    def assert_no_process_left(self) -> None:
-        """After the launch exited (unreaped, so its group id is still its own): no member of its group is left."""
+    def signal_launch_alone(self, sig: int) -> None:
+        """``sig`` to the ``ros2 launch`` process only (unreaped, so its pid is still its own), as a
+        supervisor or ``kill PID`` does."""
+        os.kill(self.process.pid, sig)
+
+    def group_members(self) -> list[int]:
+        """The launch's processes other than itself, by process group (nodes keep it after their parent died)."""
+        return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if pid != self.process.pid
+                and _process_group(pid) == self.process.pid]
+
+    def assert_no_process_left(self, within: float = 0.0) -> None:
+        """After the launch exited (unreaped, so its group id is still its own): no member of its group is
+        left, now or ``within`` seconds."""
         assert exit_status(self.process) is not None, "the launch is still running"
-        members = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if pid != self.process.pid
-                   and _process_group(pid) == self.process.pid]
+        deadline = time.monotonic() + within
+        while (members := self.group_members()) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert not members, f"processes of the launch are still running after it ended (orphans): {members}"
 
 

@@ -5,6 +5,9 @@ outside the checkout, stopped with Ctrl-C (SIGINT to the whole process group, as
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import re
 import signal
 import time
@@ -15,6 +18,7 @@ from tests.integration.processes import robot_ip_for_this_process
 from tests.launch.launching import REPO, Launch, ros2
 
 pytestmark = pytest.mark.integration
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
 
 def contract_topics(cameras: list[str]) -> dict[tuple[str, str], bool]:
@@ -104,6 +108,41 @@ def test_a_ctrl_c_that_ends_a_node_before_launch_has_handled_it_still_exits_0(tm
     assert code == 0, out[-3000:]
     assert "died" not in out and "Traceback" not in out, out[-3000:]
     launch.assert_no_process_left()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_nodes_stop_cleanly_when_the_launch_itself_is_killed(tmp_path, sig):
+    """``ros2 launch`` ends on SIGTERM or SIGKILL without stopping its nodes; they must not run on without
+    it. This process adopts them (a subreaper) to read how each one ended."""
+    with adopting_orphans(), Launch(tmp_path) as launch:
+        launch.wait_for_topic("/policy/action_chunk", timeout=60)
+        nodes = launch.node_pids()
+        launch.signal_launch_alone(sig)
+        assert launch.wait(timeout=10) == -sig
+        exits = {name: wait_for_exit(pid, timeout=15) for name, pid in nodes.items()}
+        launch.assert_no_process_left()
+    assert exits == {name: 0 for name in nodes}, exits
+
+
+@contextlib.contextmanager
+def adopting_orphans():
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, os.strerror(ctypes.get_errno())
+    try:
+        yield
+    finally:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def wait_for_exit(pid: int, timeout: float) -> int | str:
+    """The exit status of an adopted process (negative: killed by that signal)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.1)
+    return f"still running after {timeout} s"
 
 
 def test_a_required_node_that_dies_ends_the_launch_and_is_named(tmp_path):

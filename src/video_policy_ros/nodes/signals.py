@@ -9,11 +9,17 @@ the process is still starting is remembered: the node stops as soon as it has st
 
 ``ros2 launch`` forwards Ctrl-C to every node while the terminal sends it too, so a node sees
 two in a row: the second one must not interrupt the clean-up the first one started.
+
+``ros2 launch`` itself dies on SIGTERM or SIGKILL without stopping its nodes (its own log says "using
+SIGTERM can result in orphaned processes"), and an arm controller must never run on unsupervised: each
+node asks the kernel for a SIGTERM when its parent exits, and stops through the same path.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -24,6 +30,8 @@ LOG_FORMAT = "[%(name)s] %(levelname)s: %(message)s"
 log = logging.getLogger(__name__)
 _requested = threading.Event()
 _taken = False
+_parent: tuple[int, str] | None = None  # (pid, command) of the process that started this one
+PR_SET_PDEATHSIG = 1
 
 
 def take_shutdown_signals() -> threading.Event:
@@ -37,7 +45,20 @@ def take_shutdown_signals() -> threading.Event:
             signal.signal(sig, _on_signal)
         signal.pthread_sigmask(signal.SIG_BLOCK, SHUTDOWN_SIGNALS)
         threading.Thread(target=_take_signals, name="signals", daemon=True).start()
+        _stop_when_parent_exits()
     return _requested
+
+
+def _stop_when_parent_exits() -> None:
+    global _parent
+    pid = os.getppid()
+    _parent = (pid, describe_sender(pid))
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("cannot ask for a signal when the parent process exits (prctl: %s): this node will "
+                    "outlive its launch if that is killed", os.strerror(ctypes.get_errno()))
+    elif os.getppid() != pid:  # it exited before the request was in place
+        log.warning("the parent process, %s, has exited; stopping", _parent[1])
+        _requested.set()
 
 
 def ignore_further_signals() -> None:
@@ -66,5 +87,9 @@ def _on_signal(signum: int, frame) -> None:
 def _take_signals() -> None:
     while True:
         info = signal.sigwaitinfo(SHUTDOWN_SIGNALS)
-        log.info("received %s from %s", signal.Signals(info.si_signo).name, describe_sender(info.si_pid))
+        name = signal.Signals(info.si_signo).name
+        if _parent is not None and info.si_pid == _parent[0] and os.getppid() != _parent[0]:
+            log.warning("received %s: the parent process, %s, has exited; stopping", name, _parent[1])
+        else:
+            log.info("received %s from %s", name, describe_sender(info.si_pid))
         _requested.set()
