@@ -76,3 +76,30 @@ def test_a_second_world_on_the_same_address_fails_clearly(frames_and_world):
     _, _, config, _ = frames_and_world
     with pytest.raises(SimWorldError, match="another sim world running"):
         SimWorld(config).start()
+
+
+def test_the_cameras_simplified_fr3_looks_like_the_full_one(frames_and_world):
+    """The cameras render a copy of the model with the FR3's visual meshes simplified (a CPU renderer is
+    vertex-bound): same joints, same pose, and at the policy's resolution the same picture."""
+    from video_policy_ros.sim.render_model import simplified_render_model
+
+    _, world, config, _ = frames_and_world
+    scene, physics = world._sim.scene, world._sim.model
+    full, simplified = (simplified_render_model(scene, physics, faces) for faces in (0, config.render_mesh_faces))
+    assert simplified.nmeshface < 0.5 * full.nmeshface
+    qpos = world.latest_state().qpos
+    for cam in config.cameras:
+        images = []
+        for model in (full, simplified):
+            data = mujoco.MjData(model)
+            data.qpos[:] = qpos
+            mujoco.mj_kinematics(model, data)
+            mujoco.mj_camlight(model, data)
+            with mujoco.Renderer(model, cam.height, cam.width) as renderer:
+                renderer.update_scene(data, camera=cam.name)
+                images.append(renderer.render().astype(float))
+        # Block-average to the policy's 64x48: what the models see.
+        small = [im.reshape(48, cam.height // 48, 64, cam.width // 64, 3).mean(axis=(1, 3)) for im in images]
+        difference = np.abs(small[0] - small[1]).mean()
+        print(f"{cam.name}: mean difference at 64x48 {difference:.2f} grey levels")
+        assert difference < 2.0, f"{cam.name}: the simplified FR3 looks different ({difference:.1f} grey levels)"

@@ -20,6 +20,7 @@ import numpy as np
 
 from video_policy_ros.config import SimWorldConfig
 from video_policy_ros.errors import StackError
+from video_policy_ros.sim.render_model import simplified_render_model
 from video_policy_ros.sim.scene import FINGER_JOINT, HAND_BODY, TCP_OFFSET_IN_HAND, SceneLayout, add_scene, sample_layout
 from video_policy_ros.sim.task import SceneState, TaskResult, check
 from video_policy_ros.types import CameraFrame
@@ -88,6 +89,7 @@ class SimWorld:
                 f"cannot serve the simulated FR3 on {self.config.robot_ip}: {exc} "
                 "(another sim world running? pick another loopback robot_ip such as 127.0.0.2)"
             ) from None
+        self._render_model = simplified_render_model(self._sim.scene, self._sim.model, self.config.render_mesh_faces)
         self._sim.register_post_step_callback(self._after_step)
         self._start_time = time.time()
         self._server.run_async()
@@ -130,7 +132,7 @@ class SimWorld:
             raise SimWorldError(f"rendering failed: {self._render_error}") from self._render_error
 
     def _render_forever(self) -> None:
-        model = self._sim.model
+        model = self._render_model
         if not self.config.shadows:  # shadows dominate CPU render time
             model.light_castshadow[:] = 0
         model.vis.quality.offsamples = 0  # no multisampling: 2-3x faster on llvmpipe
