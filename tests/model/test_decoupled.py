@@ -89,3 +89,23 @@ def test_the_policy_runs_a_decoupled_checkpoint_on_torch_and_refuses_an_exported
     assert "decoupled sampler" in policy.description and policy.sampler == "decoupled"
     with pytest.raises(BackendUnavailable, match="decoupled sampler, which runs on the torch backend only"):
         VideoPolicy(folder, backend="onnxruntime")
+
+
+@pytest.mark.parametrize("sampler", ["joint", "decoupled"])
+def test_a_head_that_reads_the_instruction_conditions_on_it(sampler):
+    """``head.text``: the same U-Net features with two instructions give the head two conditions (without
+    it, one); and both samplers run such a head, the batched guidance included."""
+    for reads_text in (False, True):
+        cfg = VideoPolicyConfig.tiny(cameras=("front", "wrist"), proprio=True)
+        cfg = cfg.model_copy(update={"head": cfg.head.model_copy(update={"text": reads_text}),
+                                     "edm": cfg.edm.model_copy(update={"sampler": sampler})})
+        model = VideoPolicyModel(cfg).eval()
+        cond = model.encode_condition(torch.rand(1, 2, 3, 32, 32) * 2 - 1)
+        text = model.encode_text(["touch the red cube", "touch the blue cube"])
+        with torch.no_grad():
+            _, features, c_noise = model._unet_pass(torch.zeros_like(cond), torch.tensor([1.0]), cond, text[:1])
+            conditions = model.head.condition([f.repeat(2, 1, 1, 1) for f in features], torch.zeros(2, 7),
+                                              model._unet_embedding(c_noise.repeat(2), cond.dtype), text)
+        assert torch.equal(conditions[0], conditions[1]) != reads_text
+        _, actions = model.sample(cond, text[:1], torch.zeros(1, 7), num_steps=2, guidance=2.0)
+        assert torch.isfinite(actions).all()

@@ -116,3 +116,17 @@ def test_train_defaults_to_two_stages(episodes_dir, tmp_path):
     assert (first.meta.mode, first.meta.step, final.meta.mode, final.meta.step) == ("video", 1, "head", 2)
     assert torch.equal(first.model.unet.conv_in.weight, final.model.unet.conv_in.weight)  # stage 2 froze it
     assert not torch.equal(first.model.head.final[-1].weight, final.model.head.final[-1].weight)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("preset: tiny\nhead:\n  bogus: 1\n", "head.bogus"),
+    ("preset: huge\n", "preset must be 'tiny' or 'paper'"),
+    ("preset: tiny\nimage_size: [17, 16]\n", "divisible"),
+    ("preset: [tiny\n", "not valid YAML"),
+])
+def test_a_bad_model_config_is_one_error_line(tmp_path, capsys, text, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "Traceback" not in err, err

@@ -86,7 +86,9 @@ class ActionHead(nn.Module):
         self.lead_frames = cfg.num_lead_frames
         self.step_dim = h.step_embed_dim
         self.unet_noise = h.noise_embedding == "unet"
-        proprio_dim = PROPRIO_DIM if cfg.proprio else 0
+        self.reads_text = h.text
+        # beside the fused features: proprio, and the instruction (the mean of its tokens)
+        proprio_dim = (PROPRIO_DIM if cfg.proprio else 0) + (cfg.unet.cross_attention_dim if h.text else 0)
         if h.fusion == "resnet3d":
             self.fusion = ResNet3DFusion(self.num_cameras, self.frames_per_camera, block_channels, block_sizes,
                                          h, unet_emb_dim)
@@ -134,9 +136,10 @@ class ActionHead(nn.Module):
         return frames.reshape(-1, self.num_cameras, self.frames_per_camera, c, fh, fw).transpose(2, 3)
 
     def condition(self, features: list[torch.Tensor], proprio: torch.Tensor | None,
-                  noise_emb: torch.Tensor | None) -> torch.Tensor:
+                  noise_emb: torch.Tensor | None, text: torch.Tensor | None = None) -> torch.Tensor:
         """Hooked U-Net features, each ``(B * F, C_i, h_i, w_i)`` (+ proprio ``(B, 7)``, + the U-Net's
-        time embedding ``(B, E)`` for resnet3d) → global condition ``(B, global_dim)``."""
+        time embedding ``(B, E)`` for resnet3d, + the instruction's tokens ``(B, L, D)`` for ``head.text``)
+        → global condition ``(B, global_dim)``."""
         maps = [self.per_camera(f) for f in features]
         if isinstance(self.fusion, ResNet3DFusion):
             vectors = [self.fusion([[m[:, cam] for m in maps] for cam in range(self.num_cameras)], noise_emb)]
@@ -144,13 +147,18 @@ class ActionHead(nn.Module):
             vectors = [fuse(m.flatten(0, 1)).reshape(m.shape[0], -1) for fuse, m in zip(self.fusion, maps)]
         if proprio is not None:
             vectors.append(proprio)
+        if self.reads_text:
+            if text is None:
+                raise ValueError("this head reads the instruction (head.text): pass its tokens")
+            vectors.append(text.mean(dim=1))
         return self.global_cond(torch.cat(vectors, dim=-1))
 
     def forward(self, actions: torch.Tensor, c_noise: torch.Tensor, features: list[torch.Tensor],
-                proprio: torch.Tensor | None = None, unet_emb: torch.Tensor | None = None) -> torch.Tensor:
+                proprio: torch.Tensor | None = None, unet_emb: torch.Tensor | None = None,
+                text: torch.Tensor | None = None) -> torch.Tensor:
         """c_in-scaled noisy actions ``(B, K, 7)``, ``c_noise`` ``(B,)``, the U-Net's time embedding of
         ``c_noise`` ``(B, E)`` (needed by ``noise_embedding: unet``) → network output ``(B, K, 7)``."""
-        return self.denoise_step(actions, c_noise, self.condition(features, proprio, unet_emb), unet_emb)
+        return self.denoise_step(actions, c_noise, self.condition(features, proprio, unet_emb, text), unet_emb)
 
     def denoise_step(self, actions: torch.Tensor, c_noise: torch.Tensor, global_cond: torch.Tensor,
                      unet_emb: torch.Tensor | None = None) -> torch.Tensor:

@@ -113,6 +113,9 @@ class ActionHeadConfig(_Strict):
     kernel_size: int = 5
     n_groups: int = 8
     step_embed_dim: int = 128
+    # the instruction (the mean of its tokens) joins the global condition beside proprio, so the head
+    # need not read which cube is meant out of the U-Net's features (the paper's head reads features only)
+    text: bool = False
 
 
 class ActionConfig(_Strict):
@@ -299,17 +302,16 @@ class VideoPolicyConfig(_Strict):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "VideoPolicyConfig":
-        import yaml
+        """A model config file; ``preset: tiny|paper`` starts from that preset. Errors are one ConfigError."""
+        from video_policy_ros.config import ConfigError, build_config, read_yaml
 
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+        data = read_yaml(path)
         preset = data.pop("preset", None)
         if preset is None:
-            return cls.model_validate(data)
+            return build_config(cls, data, str(path))
         if preset not in ("tiny", "paper"):
-            raise ValueError(f"{path}: preset must be 'tiny' or 'paper', got {preset!r}")
-        base = getattr(cls, preset)().model_dump()
-        return cls.model_validate(_deep_update(base, data))
+            raise ConfigError(f"{path}: preset must be 'tiny' or 'paper', got {preset!r}")
+        return build_config(cls, _deep_update(getattr(cls, preset)().model_dump(), data), str(path))
 
 
 def _deep_update(base: dict, update: dict) -> dict:

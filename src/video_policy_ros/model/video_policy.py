@@ -163,7 +163,7 @@ class VideoPolicyModel(nn.Module):
         d_video, features, c_noise = self._unet_pass(x_video, sigma, cond, text, unet_grad)
         if x_action is None or not run_head:
             return d_video, None
-        global_cond = self.head.condition(features, proprio, self._unet_embedding(c_noise, x_video.dtype))
+        global_cond = self.head.condition(features, proprio, self._unet_embedding(c_noise, x_video.dtype), text)
         return d_video, self._head_step(x_action, sigma if action_sigma is None else action_sigma, global_cond)
 
     @staticmethod
@@ -309,7 +309,7 @@ class VideoPolicyModel(nn.Module):
         with torch.autocast("cuda", dtype=dtype, enabled=cond.is_cuda and dtype != torch.float32):
             c_used, t_used, p_used = self._drop_conditions(cond, text, proprio, drop)
             d_video, features, c_noise = self._unet_pass(x_video, sigma_f, c_used, t_used)
-            global_cond = self.head.condition(features, p_used, self._unet_embedding(c_noise, x_video.dtype))
+            global_cond = self.head.condition(features, p_used, self._unet_embedding(c_noise, x_video.dtype), t_used)
         video = d_video.float() if drop is None else (d_video[b:] + guidance * (d_video[:b] - d_video[b:])).float()
         if not with_actions:
             return video, None
