@@ -33,10 +33,16 @@ OWN = {"video_policy_ros", "launch", "launch_ros"}  # this package; launch files
 def requirements() -> dict[str, str]:
     pins = {}
     for line in (REPO / "requirements.txt").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
+        line = line.split("#")[0].strip()
+        if line:
             name, version = line.split("==")
-            pins[name.strip().lower()] = version.strip()
+            pins[normalized(name)] = version.strip()
     return pins
+
+
+def normalized(distribution: str) -> str:
+    """PEP 503: fast_simplification, Fast-Simplification and fast-simplification are one distribution."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
 
 
 def makefile_apt_packages() -> set[str]:
@@ -55,7 +61,7 @@ def pip_pins(text: str) -> dict[str, str]:
     pins = {}
     for command in re.findall(r"pip install ([^&\n]+)", text):
         for name, version in re.findall(r"(?<![-\w])([A-Za-z][\w.-]*)==([\w.]+)", command):
-            pins[name.lower()] = version
+            pins[normalized(name)] = version
     return pins
 
 
@@ -77,7 +83,7 @@ def test_every_imported_module_comes_from_a_pinned_requirement():
     for module in sorted(imported_top_level_modules()):
         if module in GPU_ONLY:
             continue
-        dists = {d.lower() for d in providers.get(module, [])}
+        dists = {normalized(d) for d in providers.get(module, [])}
         assert dists, f"module {module!r} is imported under src/ but not installed here"
         if not dists & set(pins):
             unpinned[module] = sorted(dists)
