@@ -169,11 +169,25 @@ def test_stamps_are_measurement_times(recording):
     stamps = np.array([s for _, s in recording.images["front"]])
     assert np.all(np.diff(stamps) > 0)
     # ...and every action chunk is stamped with the measurement time of an image it was computed from.
-    image_stamps = {round(s, 6) for samples in recording.images.values() for _, s in samples}
+    per_camera = {cam: np.array(sorted(s for _, s in samples)) for cam, samples in recording.images.items()}
+    image_stamps = {round(s, 6) for stamps in per_camera.values() for s in stamps}
     assert recording.chunk_stamps, "no action chunk was published"
+
+    def observer_lost_a_frame_around(stamp: float) -> bool:
+        """The observer subscribes best-effort (sensor-data QoS) and, on a loaded machine, can lose a frame
+        that the inference node got (seen: 6 of 7 chunks matched in a CI run): a chunk stamped inside such a
+        gap of the observer's stream cannot be checked."""
+        for stamps in per_camera.values():
+            i = np.searchsorted(stamps, stamp)
+            if 0 < i < len(stamps) and stamps[i] - stamps[i - 1] > 1.5 * np.median(np.diff(stamps)):
+                return True
+        return False
+
     # Only chunks computed from images this observer could have seen (it discovers the topics late).
     first_seen = max(samples[0][1] for samples in recording.images.values())
-    matched = [round(s, 6) in image_stamps for s in recording.chunk_stamps if s >= first_seen]
+    checkable = [s for s in recording.chunk_stamps
+                 if s >= first_seen and (round(s, 6) in image_stamps or not observer_lost_a_frame_around(s))]
+    matched = [round(s, 6) in image_stamps for s in checkable]
     assert len(matched) >= 3, "too few chunks after the observer saw its first images"
     assert np.mean(matched) > 0.9, "chunk stamps are not observation (image) stamps"
 
