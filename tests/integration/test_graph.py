@@ -168,15 +168,20 @@ def test_stamps_are_measurement_times(recording):
     # Image stamps are the render state's physics time, so consecutive stamps follow the camera clock...
     stamps = np.array([s for _, s in recording.images["front"]])
     assert np.all(np.diff(stamps) > 0)
-    # ...and every action chunk is stamped with the measurement time of an image it was computed from.
+    # ...and every action chunk is stamped with the measurement time of an image it was computed from. Equal
+    # within 1 us: a stamp passes through float seconds, which resolve ~0.24 us at today's epoch time.
     per_camera = {cam: np.array(sorted(s for _, s in samples)) for cam, samples in recording.images.items()}
-    image_stamps = {round(s, 6) for stamps in per_camera.values() for s in stamps}
     assert recording.chunk_stamps, "no action chunk was published"
+
+    def offset_to_nearest_image(stamp: float) -> dict[str, float]:
+        return {cam: stamps[np.abs(stamps - stamp).argmin()] - stamp for cam, stamps in per_camera.items()}
+
+    def is_an_image_stamp(stamp: float) -> bool:
+        return min(abs(offset) for offset in offset_to_nearest_image(stamp).values()) <= 1e-6
 
     def observer_lost_a_frame_around(stamp: float) -> bool:
         """The observer subscribes best-effort (sensor-data QoS) and, on a loaded machine, can lose a frame
-        that the inference node got (seen: 6 of 7 chunks matched in a CI run): a chunk stamped inside such a
-        gap of the observer's stream cannot be checked."""
+        that the inference node got: a chunk stamped inside such a gap of its stream cannot be checked."""
         for stamps in per_camera.values():
             i = np.searchsorted(stamps, stamp)
             if 0 < i < len(stamps) and stamps[i] - stamps[i - 1] > 1.5 * np.median(np.diff(stamps)):
@@ -186,10 +191,12 @@ def test_stamps_are_measurement_times(recording):
     # Only chunks computed from images this observer could have seen (it discovers the topics late).
     first_seen = max(samples[0][1] for samples in recording.images.values())
     checkable = [s for s in recording.chunk_stamps
-                 if s >= first_seen and (round(s, 6) in image_stamps or not observer_lost_a_frame_around(s))]
-    matched = [round(s, 6) in image_stamps for s in checkable]
-    assert len(matched) >= 3, "too few chunks after the observer saw its first images"
-    assert np.mean(matched) > 0.9, "chunk stamps are not observation (image) stamps"
+                 if s >= first_seen and (is_an_image_stamp(s) or not observer_lost_a_frame_around(s))]
+    assert len(checkable) >= 3, "too few chunks after the observer saw its first images"
+    unmatched = [f"{s:.6f} (nearest images: " + ", ".join(f"{cam} {1e6 * o:+.2f} us" for cam, o in
+                                                          offset_to_nearest_image(s).items()) + ")"
+                 for s in checkable if not is_an_image_stamp(s)]
+    assert not unmatched, f"chunk stamps that are not observation (image) stamps: {unmatched}"
 
 
 def test_estop_halts_within_half_a_second_and_latches_until_reset(recording):

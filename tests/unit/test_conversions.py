@@ -8,8 +8,19 @@ from video_policy_ros.types import ActionChunk, ArmState, CameraFrame
 
 
 def test_time_roundtrip():
-    for stamp in [0.0, 1.5, 1795454575.000237, 12.999999999]:
+    for stamp in [0.0, 1.5, 1795454575.000237, 12.999999999, 5.9999999999]:
         assert conv.from_time(conv.to_time(stamp)) == pytest.approx(stamp, abs=2e-9)
+    # a fraction that rounds up to a whole second carries (it once became 5 s 0 ns: a second early)
+    assert (conv.to_time(5.9999999999).sec, conv.to_time(5.9999999999).nanosec) == (6, 0)
+    assert (conv.to_duration(0.9999999996).sec, conv.to_duration(0.9999999996).nanosec) == (1, 0)
+
+
+def test_a_stamp_passed_on_through_float_seconds_stays_within_a_microsecond():
+    """A chunk carries its image's stamp as float seconds, which resolve ~0.24 us at today's epoch time."""
+    for nanosec in range(0, 1_000_000_000, 7_654_321):
+        image_stamp = conv.Time(sec=1796590406, nanosec=nanosec)
+        passed_on = conv.to_time(conv.from_time(image_stamp))
+        assert passed_on.sec == image_stamp.sec and abs(passed_on.nanosec - nanosec) < 1000
 
 
 def test_image_roundtrip_keeps_pixels_and_stamp():

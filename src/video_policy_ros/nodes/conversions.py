@@ -34,8 +34,8 @@ class MessageError(ValueError):
 
 
 def to_time(stamp: float) -> Time:
-    sec = math.floor(stamp)
-    return Time(sec=int(sec), nanosec=int(round((stamp - sec) * 1e9)) % 1_000_000_000)
+    sec, nanosec = _split_seconds(stamp)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def from_time(t: Time) -> float:
@@ -43,8 +43,18 @@ def from_time(t: Time) -> float:
 
 
 def to_duration(seconds: float) -> Duration:
+    sec, nanosec = _split_seconds(seconds)
+    return Duration(sec=sec, nanosec=nanosec)
+
+
+def _split_seconds(seconds: float) -> tuple[int, int]:
+    """Whole seconds and nanoseconds; a fraction that rounds to 1e9 ns carries into the seconds
+    (5.9999999999 is 6 s 0 ns, not 5 s 0 ns)."""
     sec = math.floor(seconds)
-    return Duration(sec=int(sec), nanosec=int(round((seconds - sec) * 1e9)) % 1_000_000_000)
+    nanosec = round((seconds - sec) * 1e9)
+    if nanosec >= 1_000_000_000:
+        sec, nanosec = sec + 1, nanosec - 1_000_000_000
+    return int(sec), int(nanosec)
 
 
 def from_duration(d: Duration) -> float:
