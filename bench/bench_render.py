@@ -14,7 +14,7 @@ import mujoco
 
 from cpu_load import cpu_stress
 from video_policy_ros.config import SimWorldConfig
-from video_policy_ros.sim.render_model import simplified_render_model
+from video_policy_ros.sim.render_model import pose, simplified_render_model
 from video_policy_ros.sim.world import SimWorld
 
 
@@ -22,9 +22,7 @@ def ms_per_frame(model: mujoco.MjModel, qpos, camera, frames: int) -> float:
     model.light_castshadow[:] = 0
     model.vis.quality.offsamples = 0
     data = mujoco.MjData(model)
-    data.qpos[:] = qpos
-    mujoco.mj_kinematics(model, data)
-    mujoco.mj_camlight(model, data)
+    pose(model, data, qpos)
     with mujoco.Renderer(model, camera.height, camera.width) as renderer:
         renderer.update_scene(data, camera=camera.name)
         renderer.render()  # first frame uploads the meshes

@@ -81,7 +81,7 @@ def test_a_second_world_on_the_same_address_fails_clearly(frames_and_world):
 def test_the_cameras_simplified_fr3_looks_like_the_full_one(frames_and_world):
     """The cameras render a copy of the model with the FR3's visual meshes simplified (a CPU renderer is
     vertex-bound): same joints, same pose, and at the policy's resolution the same picture."""
-    from video_policy_ros.sim.render_model import simplified_render_model
+    from video_policy_ros.sim.render_model import pose, simplified_render_model
 
     _, world, config, _ = frames_and_world
     scene, physics = world._sim.scene, world._sim.model
@@ -92,9 +92,7 @@ def test_the_cameras_simplified_fr3_looks_like_the_full_one(frames_and_world):
         images = []
         for model in (full, simplified):
             data = mujoco.MjData(model)
-            data.qpos[:] = qpos
-            mujoco.mj_kinematics(model, data)
-            mujoco.mj_camlight(model, data)
+            pose(model, data, qpos)
             with mujoco.Renderer(model, cam.height, cam.width) as renderer:
                 renderer.update_scene(data, camera=cam.name)
                 images.append(renderer.render().astype(float))

@@ -40,6 +40,13 @@ def simplified_render_model(scene: ET.Element, physics: mujoco.MjModel, max_face
     return model
 
 
+def pose(model: mujoco.MjModel, data: mujoco.MjData, qpos: np.ndarray) -> None:
+    """Put ``data`` in the physics state ``qpos``, as far as the cameras need: positions and lights."""
+    data.qpos[:] = qpos
+    mujoco.mj_kinematics(model, data)
+    mujoco.mj_camlight(model, data)
+
+
 def _asset_mesh(model: mujoco.MjModel, mesh_id: int) -> tuple[np.ndarray, np.ndarray]:
     """A compiled mesh's vertices back in its asset's frame (the compiler moved them to the mesh's
     inertial frame and kept that offset in mesh_pos/mesh_quat) and its triangles."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from video_policy_ros.config import SimWorldConfig
 from video_policy_ros.errors import StackError
-from video_policy_ros.sim.render_model import simplified_render_model
+from video_policy_ros.sim.render_model import pose, simplified_render_model
 from video_policy_ros.sim.scene import FINGER_JOINT, HAND_BODY, TCP_OFFSET_IN_HAND, SceneLayout, add_scene, sample_layout
 from video_policy_ros.sim.task import SceneState, TaskResult, check
 from video_policy_ros.types import CameraFrame
@@ -156,13 +156,11 @@ class SimWorld:
                 if snapshot is None:
                     self._stop.wait(0.005)
                     continue
-                data.qpos[:] = snapshot.qpos
-                mujoco.mj_kinematics(model, data)
+                pose(model, data, snapshot.qpos)
                 if task_due <= next_due:
                     self._evaluate_task(data, hand_id, cube_ids, finger_qpos, snapshot.stamp)
                     task_due += task_period
                     continue
-                mujoco.mj_camlight(model, data)
                 renderer = renderers[name]
                 renderer.update_scene(data, camera=name)
                 image = renderer.render()
