@@ -17,7 +17,6 @@ import json
 import os
 import socket
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # tests.integration.processes starts nodes exactly as the integration tests do
 SHIPPED = REPO / "models" / "video_policy_tiny"
 
 
@@ -93,12 +91,13 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
 
 def rollout(realtime: bool, seconds: float, inference_yaml: dict, tmp: Path) -> tuple[Rollout, float]:
     import rclpy
+    from video_policy_ros.nodes.base import private_context
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseStamped
     from rclpy.executors import SingleThreadedExecutor
     from trajectory_msgs.msg import MultiDOFJointTrajectory
 
-    from tests.integration.processes import node_process, robot_ip_for_this_process, stop
+    from video_policy_ros.preflight.processes import node_process, robot_ip_for_this_process, stop
     from video_policy_ros.nodes.conversions import from_duration, from_time
 
     tmp.mkdir(parents=True, exist_ok=True)
@@ -111,8 +110,7 @@ def rollout(realtime: bool, seconds: float, inference_yaml: dict, tmp: Path) -> 
     sim = node_process("sim_world", {"config_file": sim_config, "robot_ip": ip, "seed": 0, "output_dir": tmp},
                        tmp / "sim.log")
     processes = [sim]
-    context = rclpy.Context()
-    rclpy.init(context=context)
+    context = private_context()
     node = rclpy.create_node("bench_observer", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)

@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("video_policy_ros.evaluation.evaluate", "success rate of a policy on held-out sim seeds, through the ROS graph"),
     "train-bc": ("video_policy_ros.model.bc_train", "train the behaviour-cloning baseline (small CNN + MLP head)"),
     "dagger": ("video_policy_ros.sim.dagger", "a learned policy drives sim episodes, the scripted expert labels them"),
+    "preflight": ("video_policy_ros.preflight.command", "fault-injection checks of your controller + inference config on the sim twin"),
 }
 
 

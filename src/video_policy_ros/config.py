@@ -386,6 +386,41 @@ class RecorderConfig(_Strict):
     robot_ip: str = Field("127.0.0.1", description="the arm's address, stored in each episode's metadata")
 
 
+# --------------------------------------------------------------------------- preflight
+
+
+class PreflightConfig(_Strict):
+    """The site's limits that ``video-policy preflight`` holds a controller configuration to, measured
+    on the sim twin. They are not the configuration's own: a controller.yaml that asks for more (a
+    faster cap, a workspace through the table) fails here, before the real arm moves."""
+
+    max_tcp_speed: float = Field(0.25, gt=0, le=3.0, description="site TCP speed limit, m/s (the controller's cap, if lower, is checked instead)")
+    speed_tolerance: float = Field(
+        0.04, ge=0, le=0.5, description="fraction over a speed or acceleration limit that the measurement tolerates "
+        "(speeds over 50 ms windows of /ee_pose header stamps)"
+    )
+    estop_halt_s: float = Field(0.3, gt=0, le=5.0, description="the arm is at rest this long after an e-stop, s")
+    silence_halt_margin_s: float = Field(
+        0.3, gt=0, le=5.0, description="the arm is at rest this long after the controller's max_chunk_silence_s, s"
+    )
+    max_halt_travel_m: float = Field(
+        0.01, gt=0, le=0.5, description="TCP travel allowed once a halt is due (the arm settling onto its last set-point), m"
+    )
+    at_rest_joint_speed: float = Field(0.01, gt=0, le=0.5, description="at rest: every joint slower than this, rad/s")
+    max_bad_chunk_motion_m: float = Field(0.02, gt=0, le=0.5, description="TCP travel allowed while only bad chunks arrive, m")
+    max_path_deviation_m: float = Field(0.01, gt=0, le=0.5, description="TCP distance from a straight chunk's line, m")
+    floor_overshoot_m: float = Field(0.0015, ge=0, le=0.05, description="TCP travel allowed below the workspace floor, m")
+    floor_reach_m: float = Field(
+        0.005, gt=0, le=0.1, description="the TCP must get this close to the workspace floor (else the box holds "
+        "targets the arm cannot reach, e.g. below the table)"
+    )
+    max_state_gap_s: float = Field(0.3, gt=0, le=5.0, description="longest gap in /ee_pose while the gripper works, s")
+    recovery_timeout_s: float = Field(15.0, gt=0, le=120.0, description="a robot error is recovered within this, s")
+    inference_start_timeout_s: float = Field(
+        120.0, gt=0, le=900.0, description="the inference node publishes its first chunk within this after it starts, s"
+    )
+
+
 NODE_CONFIGS: dict[str, type[_Strict]] = {
     "sim_world": SimWorldConfig,
     "controller": ControllerConfig,
@@ -394,6 +429,7 @@ NODE_CONFIGS: dict[str, type[_Strict]] = {
     "bag_replay": BagReplayConfig,
     "recorder": RecorderConfig,
 }
+CONFIG_FILES: dict[str, type[_Strict]] = {**NODE_CONFIGS, "preflight": PreflightConfig}  # config/<name>.yaml
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

@@ -12,7 +12,7 @@ import time
 import franky
 import pytest
 
-from tests.integration.processes import robot_ip_for_this_process
+from video_policy_ros.preflight.processes import robot_ip_for_this_process
 from video_policy_ros.config import SimWorldConfig
 from video_policy_ros.control.arm import GripperWorker
 from video_policy_ros.sim.world import SimWorld

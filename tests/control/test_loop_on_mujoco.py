@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from tests.control.workspace_targets import face_targets
+from video_policy_ros.preflight.targets import face_targets
 from video_policy_ros.config import ControllerConfig
 from video_policy_ros.control.arm import ArmError
 from video_policy_ros.control.build import build_control_loop

@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 from tests.data.test_bags import read_independently
-from tests.integration.processes import REPO, robot_ip_for_this_process
+from tests.repo import REPO
+from video_policy_ros.preflight.processes import robot_ip_for_this_process
 from video_policy_ros.data.bag_reader import read_bag
 from video_policy_ros.data.episode import Episode, list_episodes
 from video_policy_ros.data.events import parse_event

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
 import time
 
 import numpy as np
@@ -17,7 +15,7 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
 from tests.data.bags import tcp_pose
-from tests.integration.processes import node_process, stop
+from video_policy_ros.preflight.processes import node_process, stop
 from video_policy_ros.config import RecorderConfig
 from video_policy_ros.data.bag_reader import read_bag
 from video_policy_ros.data.converter import ConvertOptions, convert_bag

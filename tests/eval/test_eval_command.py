@@ -10,7 +10,8 @@ import sys
 import imageio.v2 as imageio
 import pytest
 
-from tests.integration.processes import REPO, robot_ip_for_this_process
+from tests.repo import REPO
+from video_policy_ros.preflight.processes import robot_ip_for_this_process
 from video_policy_ros.evaluation.stats import wilson_interval
 
 pytestmark = pytest.mark.integration

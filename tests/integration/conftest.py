@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.integration.processes import robot_ip_for_this_process
+from video_policy_ros.preflight.processes import robot_ip_for_this_process
 
 
 @pytest.fixture

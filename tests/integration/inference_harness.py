@@ -18,6 +18,7 @@ from video_policy_ros.nodes import conversions as conv
 from video_policy_ros.nodes.inference_node import InferenceNode
 from video_policy_ros.nodes.qos import TASK_QOS
 from video_policy_ros.types import CameraFrame
+from video_policy_ros.nodes.base import private_context
 
 CAMERA_PERIOD_S = 1 / 15  # flooding the node faster would starve the policy thread of the GIL
 TCP = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
@@ -25,8 +26,7 @@ TCP = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
 
 class InferenceHarness:
     def __init__(self, config: InferenceConfig, executor_type, pixel_value: int = 0):
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        self.context = private_context()
         self.node = InferenceNode(config, context=self.context)
         self.feeder = rclpy.create_node("feeder", context=self.context)
         self.executor = executor_type(context=self.context)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.integration.processes import REPO
+from tests.repo import REPO
 
 pytestmark = pytest.mark.integration
 

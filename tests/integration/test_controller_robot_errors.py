@@ -1,17 +1,17 @@
 """Robot errors from outside: the controller process against an FR3 that faults like a real one.
 
-``faulty_fr3.py`` serves franky-sim's FR3 over the libfranka protocol with two of the
-robot's error paths: a virtual wall that provokes a Cartesian reflex when the TCP crosses
-it, and a motion-generator error injected on SIGUSR1. libfranka raises them in the
-controller exactly as on a real arm; both must be recovered without restarting the node.
+``video_policy_ros/sim/faulty_fr3.py`` serves franky-sim's FR3 over the libfranka protocol with
+the robot's error paths: a virtual wall that provokes a Cartesian reflex when the TCP crosses it,
+a motion-generator error injected on SIGUSR1, a dropped connection, a gripper that hangs or dies.
+libfranka raises them in the controller exactly as on a real arm; each must be recovered without
+restarting the node. The reflex and the motion-generator error are preflight's ``robot_errors``
+step, run here with the shipped configuration.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.integration.controller_observer import observer_node, wait_for
-from tests.integration.processes import REPO, node_process, print_logs, robot_ip_for_this_process, stop
+from video_policy_ros.config import ControllerConfig, PreflightConfig, default_config_path
+from video_policy_ros.nodes.contract_probe import observer_node
+from video_policy_ros.preflight.observations import wait_for
+from video_policy_ros.preflight.processes import log_tails, node_process, robot_ip_for_this_process, start_module, stop
+from video_policy_ros.preflight.scenarios import Setup, run_session
 from video_policy_ros.types import ActionChunk
 
 pytestmark = pytest.mark.integration
@@ -28,10 +31,7 @@ WALL_Z = 0.35
 
 
 def start_faulty_fr3(ip: str, log_path, *options: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), PYTHONUNBUFFERED="1")
-    script = REPO / "tests" / "integration" / "faulty_fr3.py"
-    return subprocess.Popen([sys.executable, str(script), ip, "--wall-z", str(WALL_Z), *options],
-                            stdout=log_path.open("w"), stderr=subprocess.STDOUT, env=env)
+    return start_module("video_policy_ros.sim.faulty_fr3", [ip, "--wall-z", str(WALL_Z), *options], log_path)
 
 
 @dataclass
@@ -57,37 +57,20 @@ def rig(tmp_path):
     finally:
         stop(rig.controller)
         stop(rig.robot)
-        print_logs(tmp_path, ("controller", "robot", "robot_again"))
+        print(log_tails(tmp_path, ("controller", "robot", "robot_again")))
 
 
-def test_reflex_and_motion_generator_error_are_recovered_without_a_restart(rig):
-    robot, controller = rig.robot, rig.controller
-    with observer_node("robot_error_injector") as (obs, driver):
-        wait_for(lambda: len(obs.poses) > 50, 60, "/ee_pose")
-
-        # 1. Provoked reflex: a valid chunk runs the TCP down through the wall.
-        driver.send(driver.line((0.45, 0.0, 0.25), speed=0.2))
-        wait_for(lambda: obs.counter("stops_reflex") >= 1, 15, "the reflex to latch a stop")
-        wait_for(lambda: obs.counter("recoveries") >= 1 and obs.diagnostics[-1][1] == "holding", 15,
-                 "the automatic recovery")
-        assert obs.pose_now()[2] > WALL_Z - 0.03, "the reflex must have stopped the arm at the wall"
-        assert "cartesian_reflex" in obs.value("last_stop"), obs.value("last_stop")
-
-        # 2. Injected motion-generator error while moving up again.
-        driver.send(driver.line((0.45, 0.1, 0.45), speed=0.15))
-        wait_for(lambda: obs.joint_speeds[-1][1] > 0.05, 10, "the arm to move again after the reflex")
-        robot.send_signal(signal.SIGUSR1)
-        wait_for(lambda: obs.counter("stops_reflex") >= 2, 15, "the injected error to latch a stop")
-        wait_for(lambda: obs.counter("recoveries") >= 2 and obs.diagnostics[-1][1] == "holding", 15,
-                 "the second automatic recovery")
-        assert "joint_motion_generator_velocity_discontinuity" in obs.value("last_stop"), obs.value("last_stop")
-
-        # 3. Same node, same connection: chunks move the arm again.
-        resumed = time.time()
-        driver.send(driver.line((0.45, -0.1, 0.45), speed=0.15))
-        wait_for(lambda: any(speed > 0.05 for t, speed in obs.joint_speeds if t > resumed), 10, "motion after both recoveries")
-        assert np.linalg.norm(obs.pose_now()[:2] - [0.45, 0.1]) > 0.01
-        assert controller.poll() is None, "the controller process ended"
+def test_reflex_and_motion_generator_error_are_recovered_without_a_restart(tmp_path):
+    setup = Setup(default_config_path("controller"), default_config_path("inference"), default_config_path("sim_world"),
+                  ControllerConfig(), PreflightConfig(), tmp_path)
+    try:
+        results = run_session("robot_errors", ["robot_errors"], setup)
+    finally:
+        print(log_tails(tmp_path, ("controller", "robot")))
+    print("\n".join(check.row() for check in results))
+    assert [c.name for c in results] == ["recovers from a cartesian reflex", "recovers from a motion generator error",
+                                         "follows chunks after both recoveries", "controller process still running"]
+    assert all(check.passed for check in results), [check.summary() for check in results if not check.passed]
 
 
 def test_a_dropped_connection_is_reconnected_and_recovered_without_a_restart(rig):
@@ -142,4 +125,4 @@ def test_a_gripper_that_hangs_or_dies_mid_move_costs_neither_the_control_rate_no
     finally:
         stop(controller)
         stop(robot)
-        print_logs(tmp_path, ("controller", "robot"))
+        print(log_tails(tmp_path, ("controller", "robot")))

@@ -27,9 +27,10 @@ from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import MultiDOFJointTrajectory
 
-from tests.integration.controller_observer import wait_for
-from tests.integration.processes import node_process, robot_ip_for_this_process, stop
+from video_policy_ros.preflight.observations import wait_for
+from video_policy_ros.preflight.processes import node_process, robot_ip_for_this_process, stop
 from video_policy_ros.nodes.conversions import from_time
+from video_policy_ros.nodes.base import private_context
 
 pytestmark = pytest.mark.integration
 SEED = 1
@@ -70,8 +71,7 @@ def recording(tmp_path_factory) -> Recording:
         "inference": {"sim_seed": SEED},
     }
     started = {name: node_process(name, params[name], tmp / f"{name}.log") for name in order}
-    context = rclpy.Context()
-    rclpy.init(context=context)
+    context = private_context()
     node = rclpy.create_node("graph_observer", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tests.integration.controller_observer import wait_for
-from tests.integration.processes import node_process, stop
+from video_policy_ros.preflight.observations import wait_for
+from video_policy_ros.preflight.processes import node_process, stop
 
 pytestmark = pytest.mark.integration
 

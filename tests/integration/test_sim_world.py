@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def frames_and_world(tmp_path_factory):
-    from tests.integration.processes import robot_ip_for_this_process
+    from video_policy_ros.preflight.processes import robot_ip_for_this_process
 
     frames: dict[str, list] = {}
     lock = threading.Lock()

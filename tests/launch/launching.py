@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.integration.processes import REPO, robot_ip_for_this_process
+from tests.repo import REPO
+from video_policy_ros.preflight.processes import robot_ip_for_this_process
 
 ROS2 = Path(sys.prefix) / "bin" / "ros2"
 

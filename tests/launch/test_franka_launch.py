@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.integration.processes import robot_ip_for_this_process
+from video_policy_ros.preflight.processes import robot_ip_for_this_process
 from tests.launch.launching import REPO, Launch, ros2
 
 pytestmark = pytest.mark.integration

@@ -71,9 +71,9 @@ class RosGraph:
 @pytest.fixture
 def ros_graph():
     import rclpy
+    from video_policy_ros.nodes.base import private_context
 
-    context = rclpy.Context()
-    rclpy.init(context=context)
+    context = private_context()
     graph = RosGraph(context)
     try:
         yield graph

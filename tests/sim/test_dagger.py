@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tests.integration.processes import robot_ip_for_this_process
+from video_policy_ros.preflight.processes import robot_ip_for_this_process
 from video_policy_ros.cli import main as cli
 from video_policy_ros.data.episode import Episode
 from video_policy_ros.sim.demos import label_episode

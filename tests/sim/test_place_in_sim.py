@@ -8,7 +8,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from tests.integration.processes import robot_ip_for_this_process
+from video_policy_ros.preflight.processes import robot_ip_for_this_process
 from video_policy_ros.config import ControllerConfig, SimWorldConfig, TaskConfig
 from video_policy_ros.control.watchdog import ChunkRejected
 from video_policy_ros.sim.expert import ExpertParams, make_expert

@@ -3,7 +3,7 @@
 import pytest
 
 from video_policy_ros.config import (
-    NODE_CONFIGS,
+    CONFIG_FILES,
     ConfigError,
     ControllerConfig,
     InferenceConfig,
@@ -13,9 +13,9 @@ from video_policy_ros.config import (
 )
 
 
-@pytest.mark.parametrize("node", sorted(NODE_CONFIGS))
+@pytest.mark.parametrize("node", sorted(CONFIG_FILES))
 def test_shipped_yaml_files_validate_and_match_the_defaults(node):
-    model = NODE_CONFIGS[node]
+    model = CONFIG_FILES[node]
     loaded = load_yaml(model, REPO_CONFIG_DIR / f"{node}.yaml")
     assert loaded == model(), f"config/{node}.yaml drifted from {model.__name__}'s defaults"
 
@@ -109,7 +109,7 @@ def _fields(model, prefix=""):
                 yield from _fields(sub, f"{prefix}{key}.")
 
 
-@pytest.mark.parametrize("node", sorted(NODE_CONFIGS))
+@pytest.mark.parametrize("node", sorted(CONFIG_FILES))
 def test_every_key_has_a_description_for_ros2_param_describe(node):
-    missing = [name for name, field in _fields(NODE_CONFIGS[node]) if not field.description]
+    missing = [name for name, field in _fields(CONFIG_FILES[node]) if not field.description]
     assert not missing, f"{node}: keys without a description: {missing}"

@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src" / "video_policy_ros"
-PURE_CORES = ["model", "runtime", "control", "sensors", "sim", "data", "policies", "evaluation"]
+PURE_CORES = ["model", "runtime", "control", "sensors", "sim", "data", "policies", "evaluation", "preflight"]
 
 
 def imported_modules(path: Path) -> set[str]:

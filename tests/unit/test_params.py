@@ -7,12 +7,12 @@ from rclpy.parameter import Parameter
 
 from video_policy_ros.config import ConfigError, ControllerConfig, SimWorldConfig
 from video_policy_ros.nodes.params import load_node_config
+from video_policy_ros.nodes.base import private_context
 
 
 @pytest.fixture
 def make_node():
-    context = rclpy.Context()
-    rclpy.init(context=context)
+    context = private_context()
     nodes = []
 
     def make(name: str, **overrides):

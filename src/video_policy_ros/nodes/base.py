@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
+import rclpy
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 GIL_SWITCH_INTERVAL_S = 0.0005
 
@@ -18,6 +20,16 @@ def configure_process() -> None:
     seconds beside the 200 Hz control loop. 0.5 ms keeps all of them responsive.
     """
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+
+
+def private_context(args: list[str] | None = None) -> rclpy.Context:
+    """An initialised rclpy context of its own, for nodes inside another program (a command, a probe,
+    a test). Without ``SignalHandlerOptions.NO``, ``rclpy.init`` installs its signal handlers, whose
+    C++ thread only a shutdown of the *default* context removes: left behind, it aborted the process
+    at exit ("terminate called without an active exception", exit code -6)."""
+    context = rclpy.Context()
+    rclpy.init(args=args, context=context, signal_handler_options=SignalHandlerOptions.NO)
+    return context
 
 
 class StackNode(Node):

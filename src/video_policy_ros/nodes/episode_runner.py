@@ -25,6 +25,7 @@ from video_policy_ros.evaluation.episode_video import side_by_side
 from video_policy_ros.nodes import conversions as conv
 from video_policy_ros.nodes.base import StackNode
 from video_policy_ros.sim.task import TaskResult
+from video_policy_ros.nodes.base import private_context
 
 RESULT_WAIT_S = 10.0  # after the sim world exits, how long its result may take to arrive
 STARTUP_GRACE_S = 60.0  # on top of the task timeout: sim world start-up and the policy's first chunk
@@ -100,8 +101,7 @@ def run_episode(spec: EpisodeSpec) -> EpisodeOutcome:
     from video_policy_ros.nodes.inference_node import InferenceNode
 
     started = time.monotonic()
-    context = rclpy.Context()
-    rclpy.init(args=["--ros-args", "--log-level", "warn"], context=context)  # info lines would bury the progress bar
+    context = private_context(["--ros-args", "--log-level", "warn"])  # info lines would bury the progress bar
     nodes: list[StackNode] = []
     sim = None
     try:

@@ -118,14 +118,14 @@ def run(args) -> int:
 
 def calibrate(args) -> int:
     import rclpy
+    from video_policy_ros.nodes.base import private_context
     from rclpy.executors import SingleThreadedExecutor
 
     board = parse_board(args)
     if args.samples < 3:
         raise CalibrationError(f"--samples {args.samples}: hand-eye needs at least 3 (10-20 for accuracy)")
     output = args.output or CALIBRATION_DIR / f"{args.camera}.yaml"
-    context = rclpy.Context()
-    rclpy.init(context=context)
+    context = private_context()
     inputs = CalibrationInputs(context, args.camera)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(inputs.node)

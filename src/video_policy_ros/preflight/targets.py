@@ -1,4 +1,4 @@
-"""Targets on every face of the configured workspace box (for the speed-cap tests)."""
+"""Targets on every face of a workspace box (the speed cap and straight line are checked toward each)."""
 
 from __future__ import annotations
 

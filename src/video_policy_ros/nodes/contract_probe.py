@@ -1,8 +1,9 @@
-"""What a test process sees of the controller through the topic contract, and how it drives it.
+"""The controller seen and driven from outside, through the topic contract only (preflight, tests).
 
 ``observer_node`` spins a node in its own rclpy context that records /ee_pose,
-/joint_states, /controller/command and the controller's /diagnostics, and gives a
-``Driver`` that publishes chunks and e-stops and calls the reset service.
+/joint_states, /controller/command and the controller's /diagnostics into an
+``Observations``, and gives a ``Driver`` that publishes chunks and e-stops and calls the
+reset service, as inference and an operator would.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import numpy as np
 import rclpy
@@ -20,53 +20,20 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
+from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory, MultiDOFJointTrajectoryPoint
 
 from video_policy_ros.nodes import conversions as conv
+from video_policy_ros.preflight.observations import Observations, wait_for
 from video_policy_ros.types import ActionChunk
+from video_policy_ros.nodes.base import private_context
 
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
-
-
-@dataclass
-class Observer:
-    """Everything the test process saw, as (receive time, header stamp, value)."""
-
-    poses: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
-    joint_speeds: list[tuple[float, float]] = field(default_factory=list)  # receive, max |joint velocity|
-    fingers: list[tuple[float, float]] = field(default_factory=list)  # receive, fr3_finger_joint1 (m)
-    commands: list[tuple[float, np.ndarray]] = field(default_factory=list)  # stamp, twist
-    diagnostics: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)
-    events: dict[str, object] = field(default_factory=dict)
-
-    def pose_now(self) -> np.ndarray:
-        return self.poses[-1][2]
-
-    def value(self, key: str) -> str:
-        """The latest value of ``key`` in the controller's diagnostics ("" if never reported)."""
-        return next((values[key] for _, _, values in reversed(self.diagnostics) if key in values), "")
-
-    def counter(self, key: str) -> int:
-        return int(self.value(key) or 0)
-
-    def poses_between(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
-        kept = [(s, p[:3]) for r, s, p in self.poses if t0 <= r <= t1]
-        return np.array([s for s, _ in kept]), np.array([p for _, p in kept])
-
-    def max_joint_speed(self, t0: float, t1: float) -> float:
-        return max(s for r, s in self.joint_speeds if t0 <= r <= t1)
+MAX_POINT_SPACING_M = 0.02
 
 
 class Driver:
     """Publishes chunks and e-stops like inference and an operator would."""
 
-    def __init__(self, node, observer: Observer):
+    def __init__(self, node, observer: Observations):
         self.obs = observer
         self.chunks = node.create_publisher(MultiDOFJointTrajectory, "/policy/action_chunk", 10)
         self.grippers = node.create_publisher(JointTrajectory, "/policy/gripper_chunk", 10)
@@ -78,13 +45,22 @@ class Driver:
         self.grippers.publish(gripper)
         self.chunks.publish(poses)
 
-    def line(self, target, speed: float, dt: float = 0.1, stamp: float | None = None) -> ActionChunk:
-        start = self.obs.pose_now()
+    def send_malformed(self) -> None:
+        """A chunk message no chunk converts from (an unknown joint, a point without poses)."""
+        self.chunks.publish(MultiDOFJointTrajectory(joint_names=["not_the_tcp"], points=[MultiDOFJointTrajectoryPoint()]))
+
+    def line(self, target, speed: float, dt: float = 0.1, stamp: float | None = None, start=None) -> ActionChunk:
+        """A straight chunk from the measured pose (or the position ``start``) to ``target`` at ``speed``;
+        points at most ``dt`` and ``MAX_POINT_SPACING_M`` apart (a fast line in 0.1 s steps would start
+        with a jump)."""
+        here = self.obs.pose_now()
+        start = here if start is None else np.concatenate([start, here[3:]])
         distance = float(np.linalg.norm(np.subtract(target, start[:3])))
-        n = max(1, int(np.ceil(distance / (speed * dt))))
+        n = max(1, int(np.ceil(distance / (speed * dt))), int(np.ceil(distance / MAX_POINT_SPACING_M)))
+        step_s = distance / (n * speed) if distance > 0 else dt
         s = np.linspace(1 / n, 1, n)[:, None]
         poses = np.hstack([start[:3] + s * (np.asarray(target) - start[:3]), np.tile(start[3:], (n, 1))])
-        return ActionChunk(time.time() if stamp is None else stamp, dt, poses, np.full(n, 0.04))
+        return ActionChunk(time.time() if stamp is None else stamp, step_s, poses, np.full(n, 0.04))
 
     def go(self, target, speed: float) -> tuple[float, float]:
         """Send one line chunk and wait until the TCP is there; (sent, arrived) receive times."""
@@ -92,25 +68,29 @@ class Driver:
         self.send(self.line(target, speed))
         try:
             wait_for(lambda: np.linalg.norm(self.obs.pose_now()[:3] - target) < 0.004, 15, f"the TCP to reach {target}")
-        except AssertionError as exc:
+        except TimeoutError as exc:
             status = self.obs.diagnostics[-1] if self.obs.diagnostics else None
-            raise AssertionError(f"{exc}; TCP at {self.obs.pose_now()[:3].round(4)}, controller: {status}") from None
+            raise TimeoutError(f"{exc}; TCP at {self.obs.pose_now()[:3].round(4)}, controller: {status}") from None
         time.sleep(0.3)
         return sent, time.time()
 
-    def reset(self) -> Trigger.Response:
-        assert self.reset_client.wait_for_service(timeout_sec=5.0)
+    def estop(self) -> None:
+        self.estop_pub.publish(Bool(data=True))
+
+    def reset(self) -> tuple[bool, str]:
+        """Call /controller/reset; (success, message)."""
+        if not self.reset_client.wait_for_service(timeout_sec=5.0):
+            raise TimeoutError("timed out after 5 s waiting for the /controller/reset service")
         future = self.reset_client.call_async(Trigger.Request())
         wait_for(future.done, 10, "the reset service")
-        return future.result()
+        return future.result().success, future.result().message
 
 
 @contextmanager
 def observer_node(name: str):
-    """Yields (Observer, Driver) while a node records the controller's topics."""
-    obs = Observer()
-    context = rclpy.Context()
-    rclpy.init(context=context)
+    """Yields (Observations, Driver) while a node records the controller's topics."""
+    obs = Observations()
+    context = private_context()
     node = rclpy.create_node(name, context=context)
     node.create_subscription(
         PoseStamped, "/ee_pose", lambda m: obs.poses.append((time.time(), conv.from_time(m.header.stamp), conv.pose_from_msg(m))), 50
@@ -131,13 +111,16 @@ def observer_node(name: str):
                 obs.diagnostics.append((time.time(), status.message, {kv.key: kv.value for kv in status.values}))
 
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
+    node.create_subscription(MultiDOFJointTrajectory, "/policy/action_chunk", lambda _: obs.chunk_arrivals.append(time.time()), 10)
     driver = Driver(node, obs)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
     try:
         yield obs, driver
     finally:
         executor.shutdown()
+        spinner.join(timeout=5.0)  # no callback may run while the node goes away
         node.destroy_node()
         rclpy.shutdown(context=context)

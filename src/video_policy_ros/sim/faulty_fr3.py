@@ -16,7 +16,7 @@ Its gripper can fail too (``--gripper-fault``), while the arm goes on:
 - ``dies``: the first move command closes the gripper's connection, and the gripper
   accepts no new one (a hand that crashes or loses power mid-move).
 
-Usage: python faulty_fr3.py <ip> --wall-z 0.25 [--gripper-fault silent|dies]
+Usage: python -m video_policy_ros.sim.faulty_fr3 <ip> --wall-z 0.25 [--gripper-fault silent|dies]
 """
 
 from __future__ import annotations

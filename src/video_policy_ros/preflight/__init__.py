@@ -1,0 +1,1 @@
+"""`video-policy preflight`: the fault-injection suite, run against the sim twin with the user's own configuration."""

@@ -1,0 +1,188 @@
+"""Each preflight check: one figure measured from outside (``Observations``) against one limit.
+
+Pure functions of what the observer recorded, the controller configuration under test and
+the site's limits; the scenarios in ``scenarios.py`` produce the recordings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from video_policy_ros.config import ControllerConfig, PreflightConfig
+from video_policy_ros.preflight.observations import Observations
+
+BAD_CHUNK_KINDS = ("non_finite", "outside_workspace", "start_jump", "too_old", "future_stamp", "malformed")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    measured: float | None  # None: the scenario did not get far enough to measure it
+    limit: float
+    unit: str
+    at_most: bool  # the measured figure must be <= limit (else >=)
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        if self.measured is None or not np.isfinite(self.measured):
+            return False
+        return self.measured <= self.limit if self.at_most else self.measured >= self.limit
+
+    @property
+    def bound(self) -> str:
+        return f"{'<=' if self.at_most else '>='} {self.limit:.4g} {self.unit}".rstrip()
+
+    def row(self) -> str:
+        measured = "-" if self.measured is None else f"{self.measured:.4g}"
+        detail = (self.detail.splitlines() or [""])[0][:110]
+        return f"{'PASS' if self.passed else 'FAIL'}  {self.name:52s} {measured:>9s}  {self.bound:18s} {detail}"
+
+    def summary(self) -> str:
+        """One failed check in a sentence's clause."""
+        if self.measured is None:
+            return f"{self.name} (not measured: {self.detail})"
+        return f"{self.name} ({self.measured:.4g}, must be {self.bound})"
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "passed": self.passed}
+
+
+def not_measured(name: str, limit: float, unit: str, at_most: bool, why: str) -> Check:
+    return Check(name, None, limit, unit, at_most, why)
+
+
+def speeds(stamps: np.ndarray, positions: np.ndarray, window_s: float = 0.05) -> np.ndarray:
+    """TCP speeds over ``window_s`` of header stamps (a finer window would measure the stamps' jitter)."""
+    later = np.searchsorted(stamps, stamps + window_s)
+    valid = later < len(stamps)
+    i, j = np.nonzero(valid)[0], later[valid]
+    return np.linalg.norm(positions[j] - positions[i], axis=1) / (stamps[j] - stamps[i])
+
+
+def speed_limit(controller: ControllerConfig, site: PreflightConfig) -> float:
+    return min(controller.max_linear_speed, site.max_tcp_speed) * (1 + site.speed_tolerance)
+
+
+def bad_chunks(obs: Observations, site: PreflightConfig) -> list[Check]:
+    ev = obs.events
+    _, positions = obs.poses_between(ev["bad_start"], ev["bad_end"])
+    moved = float(np.linalg.norm(positions - positions[0], axis=1).max())
+    checks = [Check(f"rejects {kind.replace('_', '-')} chunks", obs.counter(f"rejected_{kind}"), 1, "reports", False,
+                    f"rejected_{kind} on /diagnostics") for kind in BAD_CHUNK_KINDS]
+    return [*checks, Check("arm stays put while only bad chunks arrive", moved, site.max_bad_chunk_motion_m, "m", True)]
+
+
+def faces(obs: Observations, controller: ControllerConfig, site: PreflightConfig) -> list[Check]:
+    """Chunks asking for twice the cap toward each workspace face: the speed stays under the cap and
+    the TCP on the chunk's straight line."""
+    checks, deviations = [], []
+    for face, (start, target, sent, arrived) in obs.events["faces"].items():
+        stamps, positions = obs.poses_between(sent, arrived)
+        direction = (target - start) / np.linalg.norm(target - start)
+        offsets = positions - start
+        deviations.append(np.linalg.norm(offsets - np.outer(offsets @ direction, direction), axis=1).max())
+        checks.append(Check(f"TCP speed toward {face}", float(speeds(stamps, positions).max()),
+                            speed_limit(controller, site), "m/s", True, "chunk asked for 2x the cap"))
+    return [*checks, Check("TCP stays on a straight chunk's line", float(max(deviations)), site.max_path_deviation_m, "m", True)]
+
+
+def floor(obs: Observations, controller: ControllerConfig, site: PreflightConfig) -> list[Check]:
+    """Chunks stopping abruptly at the workspace floor: the TCP neither passes it nor stays short of it."""
+    _, positions = obs.poses_between(obs.events["floor_start"], obs.events["floor_end"])
+    lowest, floor_z = float(positions[:, 2].min()), controller.workspace.min[2]
+    return [
+        Check("TCP stays above the workspace floor", lowest, floor_z - site.floor_overshoot_m, "m", False,
+              f"lowest TCP z; floor {floor_z} m"),
+        Check("TCP reaches the workspace floor", lowest, floor_z + site.floor_reach_m, "m", True,
+              f"lowest TCP z; table at {controller.table_z} m + {controller.table_clearance_m} m clearance"),
+    ]
+
+
+def splices(obs: Observations, controller: ControllerConfig, site: PreflightConfig) -> list[Check]:
+    """Overlapping chunks that turn the motion: the commanded velocity changes at most a*dt per cycle."""
+    ev = obs.events
+    kept = [(s, v) for s, v in obs.commands if ev["splice_start"] <= s <= ev["splice_end"]]
+    stamps, twists = np.array([s for s, _ in kept]), np.array([v for _, v in kept])
+    change = np.linalg.norm(np.diff(twists, axis=0), axis=1)
+    # Per published cycle; a cycle that ran late may legitimately change more, in proportion.
+    allowed = controller.max_linear_acceleration * np.maximum(np.diff(stamps), 1.0 / controller.loop_rate_hz)
+    moving = float(np.linalg.norm(twists, axis=1).max())
+    if moving < 0.1:
+        return [not_measured("velocity continuity across chunk splices", 1 + site.speed_tolerance, "x a*dt", True,
+                             f"the arm never moved during the splices (peak {moving:.3f} m/s)")]
+    return [Check("velocity continuity across chunk splices", float(np.max(change / allowed)), 1 + site.speed_tolerance,
+                  "x a*dt", True, "largest per-cycle change of /controller/command")]
+
+
+def silence(obs: Observations, controller: ControllerConfig, site: PreflightConfig) -> list[Check]:
+    ev = obs.events
+    sent = ev["silence_sent"]
+    name = f"at rest {controller.max_chunk_silence_s + site.silence_halt_margin_s:.1f} s into chunk silence"
+    if obs.max_joint_speed(sent + 1.0, sent + 2.5) <= 0.005:
+        return [not_measured(name, site.at_rest_joint_speed, "rad/s", True, "the arm was not moving before the silence")]
+    residual = obs.max_joint_speed(sent + controller.max_chunk_silence_s + site.silence_halt_margin_s, ev["silence_end"])
+    return [Check(name, residual, site.at_rest_joint_speed, "rad/s", True, "max joint speed"),
+            Check("silence halt reported", obs.counter("silence_halts"), 1, "reports", False, "silence_halts on /diagnostics")]
+
+
+def estop(obs: Observations, site: PreflightConfig) -> list[Check]:
+    ev = obs.events
+    name = f"at rest {site.estop_halt_s} s after an e-stop while moving"
+    if obs.max_joint_speed(ev["estop"] - 0.1, ev["estop"]) <= 0.05:
+        return [not_measured(name, site.at_rest_joint_speed, "rad/s", True, "the arm was not moving at the e-stop")]
+    success, message = ev["reset_response"]
+    return [
+        Check(name, obs.max_joint_speed(ev["estop"] + site.estop_halt_s, ev["reset"]), site.at_rest_joint_speed, "rad/s",
+              True, "max joint speed until reset, while chunks kept coming"),
+        Check("chunks rejected while e-stopped", obs.counter("rejected_stopped"), 1, "reports", False),
+        Check("moves again after /controller/reset", obs.max_joint_speed(ev["reset"], ev["done"]) if success else None,
+              0.05, "rad/s", False, message),
+    ]
+
+
+def gripper(obs: Observations, site: PreflightConfig) -> list[Check]:
+    ev = obs.events
+    received = np.array([r for r, _, _ in obs.poses if ev["gripper_start"] <= r <= ev["gripper_end"]])
+    fingers = np.array([f for r, f in obs.fingers if ev["gripper_start"] <= r <= ev["gripper_end"]])
+    return [
+        Check("/ee_pose keeps flowing while gripper targets flip", float(np.diff(received).max()), site.max_state_gap_s,
+              "s", True, "longest gap"),
+        Check("fingers follow the gripper chunks", float(fingers.max() - fingers.min()), 0.01, "m", False, "finger travel"),
+    ]
+
+
+def survived(obs: Observations, who: str = "controller") -> list[Check]:
+    return [Check(f"{who} process still running", float(obs.events.get(f"{who}_alive", False)), 1, "", False)]
+
+
+def robot_errors(obs: Observations, site: PreflightConfig) -> list[Check]:
+    """A reflex and an injected motion-generator error, each recovered in the same node and connection."""
+    ev = obs.events
+    checks = [Check(f"recovers from a {kind.replace('_', ' ')}", ev.get(f"{kind}_recovery_s"), site.recovery_timeout_s, "s",
+                    True, str(ev.get(f"{kind}_reason", ""))) for kind in ("cartesian_reflex", "motion_generator_error")]
+    moved = ev.get("moved_after_recovery")
+    return [*checks, Check("follows chunks after both recoveries", moved, 0.01, "m", False, "TCP travel")]
+
+
+def inference_crash(obs: Observations, controller: ControllerConfig, site: PreflightConfig) -> list[Check]:
+    """The inference process SIGKILLed mid-chunk: the arm finishes nothing it was not sent, halts on the
+    silence, holds, and follows the restarted node."""
+    ev = obs.events
+    halt_name = f"TCP travel from {controller.max_chunk_silence_s:.1f} s after inference dies"
+    if obs.max_joint_speed(ev["killed"] - 0.5, ev["killed"]) <= 0.02:
+        return [not_measured(halt_name, site.max_halt_travel_m, "m", True, "the arm was not moving at the kill")]
+    last_chunk = max(t for t in obs.chunk_arrivals if t <= ev["killed"])
+    # The last chunk may still be running when the silence halt is due: what is left is the arm settling
+    # onto its set-point, so the check is the distance travelled, not a speed.
+    _, positions = obs.poses_between(last_chunk + controller.max_chunk_silence_s, ev["restarted"])
+    travel = float(np.linalg.norm(positions - positions[0], axis=1).max())
+    first_after = [t for t in obs.chunk_arrivals if t > ev["restarted"]]
+    return [
+        Check(halt_name, travel, site.max_halt_travel_m, "m", True,
+              f"until the restart {ev['restarted'] - last_chunk:.1f} s after the last chunk"),
+        Check("restarted inference drives the arm again", first_after[0] - ev["restarted"] if first_after else None,
+              site.inference_start_timeout_s, "s", True, "first chunk after the restart"),
+    ]
