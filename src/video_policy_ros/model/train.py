@@ -4,6 +4,11 @@
     video-policy train --data data/demos --out runs/tiny-video --mode video --steps 2000
     video-policy train --data data/demos --out runs/tiny-head --mode head --init runs/tiny-video
     video-policy train --data data/demos --out runs/tiny --mode joint --resume   # continue in --out
+    torchrun --nproc_per_node 4 -m video_policy_ros.cli train --data data/demos --out runs/tiny   # DDP, 4 processes
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) each process trains on its share of every global batch
+(``--batch-size`` is the global batch) with DistributedDataParallel; rank 0 alone writes
+checkpoints, evaluations, ``loss.csv`` and the progress bar. A run resumes with any world size.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import os
 import random
 import time
 from dataclasses import dataclass, replace
@@ -18,9 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 
 from video_policy_ros.data.episode import Episode, fingerprint, list_episodes
+from video_policy_ros.errors import StackError
 from video_policy_ros.model import checkpoint as ckpt
 from video_policy_ros.model.config import VideoPolicyConfig
 from video_policy_ros.model.dataset import EpisodeDataset, colour_jitter, to_model_range
@@ -30,6 +38,10 @@ from video_policy_ros.model.pretrained import load_pretrained
 from video_policy_ros.model.video_policy import DTYPES, MODES, VideoPolicyModel
 
 TWO_STAGE = "two-stage"
+
+
+class TrainingError(StackError, ValueError):
+    """Options or data that cannot train; the message says what to change."""
 
 
 @dataclass
@@ -53,9 +65,60 @@ class TrainOptions:
     progress: bool = True
 
 
-def pick_device(name: str) -> torch.device:
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in a ``torchrun`` job; world 1 is the one-process path."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> "Ranks":
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        return cls(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+    def join(self, device: torch.device) -> None:
+        """Join the job's process group once (NCCL on GPUs, gloo on CPUs); torchrun set the rendezvous."""
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    def agree(self, flag: bool) -> bool:
+        """Rank 0's ``flag`` on every rank (a wall-clock deadline must stop all of them at one step)."""
+        if self.world == 1:
+            return flag
+        value = torch.tensor([float(flag)])
+        dist.broadcast(value, 0)
+        return bool(value.item())
+
+    def mean(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        total = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(total)
+        return float(total.item()) / self.world
+
+
+class TrainingLoss(torch.nn.Module):
+    """``training_loss`` as ``forward``, so that DistributedDataParallel sees the step and syncs its gradients."""
+
+    def __init__(self, model: VideoPolicyModel, mode: str):
+        super().__init__()
+        self.model, self.mode = model, mode
+
+    def forward(self, latents, cond, instructions, actions, has_actions, proprio):
+        with torch.set_grad_enabled(self.mode != "head"):  # the text encoder is part of the video model
+            text = self.model.encode_text(list(instructions))
+        return self.model.training_loss(latents, cond, text, actions, has_actions, proprio, self.mode)
+
+
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
@@ -100,7 +163,7 @@ def _build(opts: TrainOptions, files: list[Path]) -> tuple[VideoPolicyModel, Act
         free: dict = {"train": True} | ({"head": True, "action": True, "proprio": True,
                                          "edm": {"sampler", "feature_sigma"}} if opts.mode == "head" else {})
         if opts.config is not None and opts.config.model_dump(exclude=free) != loaded.config.model_dump(exclude=free):
-            raise ValueError(f"--config differs from the config of --init {opts.init} beyond its {sorted(free)} "
+            raise TrainingError(f"--config differs from the config of --init {opts.init} beyond its {sorted(free)} "
                              "sections (stage 2 may change head, action, proprio, edm.sampler and edm.feature_sigma)")
         model = loaded.model if opts.config is None else _with_config(loaded.model, opts.config)
         return model.train(), None, 0
@@ -124,7 +187,7 @@ def train(opts: TrainOptions) -> Path:
     stage 1 (video) to ``out/stage1`` and stage 2 (head, frozen U-Net) from it to ``out``."""
     if opts.mode == TWO_STAGE:
         if opts.resume:
-            raise ValueError("two-stage training cannot resume: resume one stage with --mode video or --mode head")
+            raise TrainingError("two-stage training cannot resume: resume one stage with --mode video or --mode head")
         head_steps = opts.steps if opts.head_steps is None else opts.head_steps
         started = time.monotonic()
         minutes = None if opts.max_minutes is None else opts.max_minutes * opts.steps / (opts.steps + head_steps)
@@ -133,21 +196,25 @@ def train(opts: TrainOptions) -> Path:
         left = None if opts.max_minutes is None else opts.max_minutes - (time.monotonic() - started) / 60
         return train(replace(opts, mode="head", steps=head_steps, init=stage1.out, config=None, max_minutes=left))
     if opts.mode not in MODES:
-        raise ValueError(f"mode must be one of {(TWO_STAGE, *MODES)}")
+        raise TrainingError(f"mode must be one of {(TWO_STAGE, *MODES)}")
+    ranks = Ranks.from_env()
     torch.manual_seed(opts.seed)
     random.seed(opts.seed)
     np.random.seed(opts.seed)
-    device = pick_device(opts.device)
+    device = pick_device(opts.device, ranks.local_rank)
+    ranks.join(device)
     data = opts.data if isinstance(opts.data, list) else [opts.data]
     files = list_episodes(*data)
     model, normalizer, start = _build(opts, files)
+    if ranks.world > 1:  # the same initial weights (DDP broadcasts rank 0's), each rank its own noise from here
+        torch.manual_seed(opts.seed + 1 + ranks.rank)
     cfg = model.cfg
     train_files, val_files = held_out_split(files, cfg.train.val_episodes)
     train_set = EpisodeDataset(train_files, cfg, None, require_actions=opts.mode == "head")
     if normalizer is None and train_set.trajectories():
         normalizer = ActionNormalizer.fit(cfg.action.representation, train_set.trajectories(), cfg.action.horizon)
     if opts.mode != "video" and normalizer is None:
-        raise ValueError(f"mode '{opts.mode}' needs episodes with actions in {', '.join(map(str, data))}")
+        raise TrainingError(f"mode '{opts.mode}' needs episodes with actions in {', '.join(map(str, data))}")
     train_set.normalizer = normalizer
     val_set = EpisodeDataset(val_files, cfg, normalizer) if val_files else None
     model.to(device)
@@ -173,13 +240,35 @@ def train(opts: TrainOptions) -> Path:
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     data_fp = fingerprint(files)
     dt = 1.0 / Episode.load(files[0]).fps
-    gen = torch.Generator().manual_seed(opts.seed + start)
+    gen = torch.Generator().manual_seed(opts.seed + start + 1_000_003 * ranks.rank)
     batch_size = opts.batch_size or t.batch_size
-    loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=False,
-                                         generator=gen)
-    batches = itertools.chain.from_iterable(itertools.repeat(loader))
+    if batch_size % ranks.world:
+        raise TrainingError(f"the global batch of {batch_size} does not split over {ranks.world} processes: "
+                         f"pass a --batch-size that is a multiple of {ranks.world}")
+    sampler = None
+    if ranks.world > 1:
+        sampler = torch.utils.data.DistributedSampler(train_set, ranks.world, ranks.rank, shuffle=True, seed=opts.seed + start)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size // ranks.world, shuffle=sampler is None,
+                                         sampler=sampler, drop_last=False, generator=gen if sampler is None else None)
+
+    def epochs():
+        for epoch in itertools.count():
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            yield from loader
+
+    batches = epochs()
+    step_loss = TrainingLoss(model, opts.mode)
+    if ranks.world > 1:
+        step_loss = torch.nn.parallel.DistributedDataParallel(step_loss, [device] if device.type == "cuda" else None)
+    loss_log = opts.out / "loss.csv"
+    if ranks.main and not (opts.resume and loss_log.exists()):
+        opts.out.mkdir(parents=True, exist_ok=True)
+        loss_log.write_text("step,loss\n")
 
     def save(step: int) -> None:
+        if not ranks.main:
+            return
         meta = ckpt.CheckpointMeta(dt=dt, data_fingerprint=data_fp, step=step, mode=opts.mode, cameras=cfg.cameras,
                                    image_size=cfg.image_size, action_representation=cfg.action.representation,
                                    action_horizon=cfg.action.horizon)
@@ -187,7 +276,7 @@ def train(opts: TrainOptions) -> Path:
         ckpt.save_training_state(opts.out, optimizer, step, model.state_dict() if ema is not None else None)
 
     def run_eval(step: int) -> None:
-        if val_set is None:
+        if val_set is None or not ranks.main:
             return
         with _ema_weights(model, ema):
             path = opts.out / "eval" / f"step_{step:06d}.mp4"
@@ -195,7 +284,8 @@ def train(opts: TrainOptions) -> Path:
         tqdm.write(f"eval step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + f" | video {path}")
 
     deadline = None if opts.max_minutes is None else time.monotonic() + opts.max_minutes * 60
-    bar = tqdm(range(start, opts.steps), initial=start, total=opts.steps, disable=not opts.progress, desc=opts.mode)
+    bar = tqdm(range(start, opts.steps), initial=start, total=opts.steps, disable=not (opts.progress and ranks.main),
+               desc=opts.mode)
     logs: dict[str, float] = {}
     for step in bar:
         batch = next(batches)
@@ -206,11 +296,9 @@ def train(opts: TrainOptions) -> Path:
             latents = model.encode_video(video)
             cond = model.encode_condition(model.current_frames(video), gen)
         with torch.autocast("cuda", dtype=amp_dtype or torch.float16, enabled=amp_dtype is not None):
-            with torch.set_grad_enabled(opts.mode != "head"):  # the text encoder is part of the video model
-                text = model.encode_text(list(batch["instruction"]))
             proprio = batch["proprio"].to(device) if cfg.proprio else None
-            loss, logs = model.training_loss(latents, cond, text, batch["actions"].to(device),
-                                             batch["has_actions"].to(device), proprio, opts.mode)
+            loss, logs = step_loss(latents, cond, batch["instruction"], batch["actions"].to(device),
+                                   batch["has_actions"].to(device), proprio)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
@@ -222,17 +310,25 @@ def train(opts: TrainOptions) -> Path:
             _ema_update(ema, model, t.ema_decay)
         bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
         done = step + 1
+        global_loss = ranks.mean(float(loss.detach()))  # the loss of the whole global batch
+        if ranks.main:
+            with loss_log.open("a") as log:
+                log.write(f"{done},{global_loss:.6f}\n")
         if opts.eval_every and done % opts.eval_every == 0:
             run_eval(done)
         if done % opts.save_every == 0 or done == opts.steps:
             save(done)
-        elif deadline is not None and time.monotonic() > deadline:
+        elif ranks.agree(deadline is not None and time.monotonic() > deadline):
             save(done)
-            tqdm.write(f"{opts.mode}: stopped after {done} of {opts.steps} steps (--max-minutes)")
+            if ranks.main:
+                tqdm.write(f"{opts.mode}: stopped after {done} of {opts.steps} steps (--max-minutes)")
             break
     if start >= opts.steps:
         save(start)
-    tqdm.write(f"checkpoint: {opts.out}")
+    if ranks.world > 1:
+        dist.barrier()  # the checkpoint is on disk before any rank goes on (two-stage: stage 2 loads it)
+    if ranks.main:
+        tqdm.write(f"checkpoint: {opts.out}")
     return opts.out
 
 
@@ -288,11 +384,15 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.resume and args.init:
-        raise SystemExit("--resume and --init are exclusive")
+        raise TrainingError("--resume and --init are exclusive: --resume continues --out, --init starts a new run from a checkpoint")
     config = VideoPolicyConfig.from_yaml(args.config) if args.config else None
-    train(TrainOptions(data=args.data, out=args.out, mode=args.mode, steps=args.steps, batch_size=args.batch_size,
-                       head_steps=args.head_steps,
-                       config=config, init=args.init, resume=args.resume, svd_folder=args.svd_folder,
-                       clip_folder=args.clip_folder, eval_every=args.eval_every, save_every=args.save_every,
-                       seed=args.seed, device=args.device, max_minutes=args.max_minutes))
+    try:
+        train(TrainOptions(data=args.data, out=args.out, mode=args.mode, steps=args.steps, batch_size=args.batch_size,
+                           head_steps=args.head_steps,
+                           config=config, init=args.init, resume=args.resume, svd_folder=args.svd_folder,
+                           clip_folder=args.clip_folder, eval_every=args.eval_every, save_every=args.save_every,
+                           seed=args.seed, device=args.device, max_minutes=args.max_minutes))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
     return 0
