@@ -157,6 +157,21 @@ RobotErrorKind = Literal[
 ]
 
 
+class DivergenceGuardConfig(_Strict):
+    """The controller's answer to /policy/divergence: the camera no longer matches the predicted video."""
+
+    threshold: float | None = Field(
+        None, ge=0, description="divergence (mean squared RGB error in [0, 1]) above which a prediction counts as "
+        "diverged; null: off, until calibrated on normal episodes of your policy"
+    )
+    predictions: int = Field(3, ge=1, le=100, description="this many diverged predictions in a row trigger the action")
+    action: Literal["slow", "halt"] = Field(
+        "slow", description="slow: TCP speed caps x slow_factor until a prediction matches again; halt: latch a stop "
+        "(/controller/reset clears it)"
+    )
+    slow_factor: float = Field(0.5, gt=0, lt=1, description="fraction of the TCP speed caps while slowed")
+
+
 class ControllerConfig(_Strict):
     robot_ip: str = Field("127.0.0.1", description="FR3 FCI address (the sim world serves 127.0.0.1)")
     loop_rate_hz: float = Field(200.0, ge=100.0, le=1000.0, description="state publishing + command rate, Hz")
@@ -201,6 +216,7 @@ class ControllerConfig(_Strict):
     connect_timeout_s: float = Field(30.0, gt=0, le=600.0, description="retry the robot connection this long before exiting, s")
     realtime: bool = Field(False, description="real FR3 on a PREEMPT_RT kernel: run the libfranka loop at RT priority")
     gripper_speed: float = Field(0.1, gt=0, le=0.2, description="finger opening speed, m/s")
+    divergence: DivergenceGuardConfig = Field(DivergenceGuardConfig(), description="slow down or halt on /policy/divergence")
 
     @field_validator("max_joint_velocity")
     @classmethod

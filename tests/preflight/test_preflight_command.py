@@ -80,3 +80,13 @@ def test_a_bad_controller_yaml_is_one_error_line_naming_the_key(tmp_path):
     folder = config_dir(tmp_path, max_linear_sped=0.1)
     code, errors, _ = preflight(tmp_path, "--config-dir", str(folder), timeout=60)
     assert code == 2 and len(errors) == 1 and "unknown key 'max_linear_sped'" in errors[0], errors
+
+
+def test_a_configured_divergence_guard_slows_the_arm_to_its_fraction_of_the_cap(tmp_path):
+    guard = {"threshold": 0.05, "predictions": 2, "action": "slow", "slow_factor": 0.5}
+    code, errors, out = preflight(tmp_path, "--config-dir", str(config_dir(tmp_path, divergence=guard)),
+                                  "--only", "divergence_guard")
+    assert code == 0 and not errors, errors
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    (slowed,) = [c for c in report["checks"] if c["name"] == "TCP speed after diverged predictions (x0.5)"]
+    assert slowed["passed"] and slowed["limit"] == pytest.approx(0.25 * 0.5 * 1.04)

@@ -173,3 +173,58 @@ def test_a_chunk_faster_than_the_cap_is_slowed_down_along_its_path(commander):
     speeds = np.linalg.norm(np.diff(positions, axis=0), axis=1) / 0.005
     assert speeds.max() <= CONFIG.max_linear_speed * 1.01
     np.testing.assert_allclose(positions[-1], target, atol=1e-3)  # still gets there, later (1.1 s, not 0.5 s)
+
+
+def guarded(action: str, threshold: float = 0.05, predictions: int = 2):
+    return build_commander(ControllerConfig(divergence={"threshold": threshold, "predictions": predictions,
+                                                       "action": action, "slow_factor": 0.5}), KINEMATICS)
+
+
+def test_the_divergence_guard_is_off_by_default(commander):
+    for _ in range(10):
+        assert commander.watchdog.divergence(1.0) is None
+    assert commander.watchdog.speed_scale == 1.0 and commander.watchdog.stop_message is None
+    assert commander.watchdog.last_divergence == 1.0
+
+
+def test_diverged_predictions_in_a_row_slow_the_arm_and_one_that_matches_restores_its_speed():
+    commander = guarded("slow")
+    watchdog = commander.watchdog
+    assert watchdog.divergence(0.2) is None and watchdog.divergence(0.01) is None  # not in a row
+    assert watchdog.divergence(0.2) is None
+    message = watchdog.divergence(float("nan"))  # an unusable prediction counts as diverged
+    assert "for 2 predictions in a row" in message and "x0.5" in message
+    assert watchdog.linear_cap == pytest.approx(CONFIG.max_linear_speed / 2) and watchdog.divergence(0.3) is None
+    previous, accel = commander.last_sent, np.zeros(7)
+    fast = np.array([-2.0, 1.0, 0, 0, 0, 0])
+    for _ in range(400):
+        previous, accel = watchdog.limit(fast, state(), previous, accel, 0.005)
+    assert np.linalg.norm(previous.twist[:3]) <= CONFIG.max_linear_speed / 2 + 1e-9
+    assert watchdog.divergence(0.01) is None and watchdog.speed_scale == 1.0
+    assert watchdog.counters["divergence_slowdowns"] == 1 and watchdog.counters["divergence_cleared"] == 1
+
+
+def test_slowing_down_while_moving_decelerates_within_the_acceleration_cap():
+    commander = guarded("slow")
+    watchdog, previous, accel = commander.watchdog, commander.last_sent, np.zeros(7)
+    fast = np.array([-2.0, 1.0, 0, 0, 0, 0])
+    for _ in range(400):
+        previous, accel = watchdog.limit(fast, state(), previous, accel, 0.005)
+    watchdog.divergence(0.2)
+    watchdog.divergence(0.2)
+    speeds = [np.linalg.norm(previous.twist[:3])]
+    for _ in range(100):
+        previous, accel = watchdog.limit(fast, state(), previous, accel, 0.005)
+        speeds.append(np.linalg.norm(previous.twist[:3]))
+    assert speeds[0] > CONFIG.max_linear_speed * 0.9 and speeds[-1] <= CONFIG.max_linear_speed / 2 + 1e-9
+    assert np.max(-np.diff(speeds)) <= CONFIG.max_linear_acceleration * 0.005 * 1.05  # no step down
+
+
+def test_the_halt_action_latches_a_stop_that_reset_clears_at_rest():
+    commander = guarded("halt", predictions=3)
+    watchdog = commander.watchdog
+    assert [watchdog.divergence(0.5) for _ in range(2)] == [None, None]
+    assert "3 predictions in a row" in watchdog.divergence(0.5)
+    assert watchdog.stop_message.startswith("divergence 0.5 above 0.05")
+    assert watchdog.counters["stops_divergence"] == 1
+    assert watchdog.reset(state()) == (True, f"cleared stop ({watchdog.last_stop}); holding position until the next chunk")

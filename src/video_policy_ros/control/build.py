@@ -16,7 +16,7 @@ from video_policy_ros.control.arm import ArmBackend, FrankyArm
 from video_policy_ros.control.commander import ArmCommander
 from video_policy_ros.control.kinematics import HOME_JOINTS, FR3Kinematics, box_probe_points, tilted
 from video_policy_ros.control.loop import ControlLoop
-from video_policy_ros.control.watchdog import JointCommand, RecoveryPolicy, SafetyLimits, Watchdog
+from video_policy_ros.control.watchdog import DivergenceGuard, JointCommand, RecoveryPolicy, SafetyLimits, Watchdog
 from video_policy_ros.errors import StackError
 from video_policy_ros.types import ArmState
 
@@ -76,7 +76,9 @@ def build_commander(config: ControllerConfig, kinematics: FR3Kinematics | None =
     kinematics = kinematics or FR3Kinematics()
     check_workspace_reachable(kinematics, config)
     recovery = RecoveryPolicy(frozenset(config.auto_recover_errors), config.max_recovery_attempts)
-    return ArmCommander(Watchdog(safety_limits(config), kinematics, recovery), config.position_gain)
+    d = config.divergence
+    guard = DivergenceGuard(d.threshold, d.predictions, d.action, d.slow_factor)
+    return ArmCommander(Watchdog(safety_limits(config), kinematics, recovery, guard=guard), config.position_gain)
 
 
 def franky_connector(config: ControllerConfig) -> Callable[[], ArmBackend]:

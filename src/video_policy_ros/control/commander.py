@@ -40,9 +40,9 @@ class ArmCommander:
 
     def _time_scale(self, sample: TrajectorySample) -> float:
         """How fast the trajectory's clock may run so that its velocity stays within the TCP caps."""
-        lim = self.watchdog.limits
+        watchdog = self.watchdog
         linear, angular = np.linalg.norm(sample.velocity[:3]), np.linalg.norm(sample.velocity[3:])
-        return min(1.0, lim.max_linear_speed / max(linear, 1e-9), lim.max_angular_speed / max(angular, 1e-9))
+        return min(1.0, watchdog.linear_cap / max(linear, 1e-9), watchdog.angular_cap / max(angular, 1e-9))
 
     def _scaled_sample(self) -> TrajectorySample:
         sample = self._trajectory.sample(self._progress)

@@ -92,6 +92,14 @@ class ControlLoop:
         if newly_latched:
             log.warning("stopped: %s", reason)
 
+    def divergence(self, value: float) -> str | None:
+        """One prediction's divergence (see Watchdog.divergence); the message of a slow-down or stop it starts."""
+        with self._lock:
+            message = self.watchdog.divergence(value)
+        if message:
+            log.warning("%s", message)
+        return message
+
     def reset(self) -> tuple[bool, str]:
         with self._lock:
             arm = self.arm  # None while reconnecting

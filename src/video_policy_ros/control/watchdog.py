@@ -11,6 +11,8 @@
   or, for robot errors on the allow-list, by a bounded number of automatic recoveries.
 - Silence: no fresh chunk for ``max_chunk_silence_s`` → the plan is dropped and the arm
   decelerates smoothly through ``limit`` and holds.
+- Divergence: when the camera keeps disagreeing with the predicted video (``divergence``: N
+  predictions in a row above a threshold), the TCP speed caps shrink to a fraction, or a stop latches.
 
 Every decision increments a named counter (``counters``) that the node reports on /diagnostics.
 """
@@ -55,6 +57,16 @@ class SafetyLimits:
     max_chunk_silence: float  # s without a fresh chunk before a smooth halt
     rest_joint_speed: float = 0.01  # rad/s: below this on every joint the arm is at rest
     braking_horizon: float = 0.1  # s: limits (table, joint range) are approached no faster than this allows
+
+
+@dataclass(frozen=True)
+class DivergenceGuard:
+    """What the watchdog does when the world stops matching the policy's predicted video."""
+
+    threshold: float | None = None  # divergence above this counts; None: off (until calibrated)
+    predictions: int = 3  # this many in a row above the threshold trigger the action
+    action: str = "slow"  # "slow": speed caps x slow_factor until a prediction is below again; "halt": latch a stop
+    slow_factor: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -112,9 +124,22 @@ class Watchdog:
     _last_chunk_arrival: float | None = None
     _recent_recoveries: list[float] = field(default_factory=list)
     last_stop: str = ""  # reason of the latest stop, kept after it is cleared (for diagnostics)
+    guard: DivergenceGuard = field(default_factory=DivergenceGuard)
+    speed_scale: float = 1.0  # on the TCP speed caps; below 1 while the divergence guard slows the arm
+    last_divergence: float | None = None
+    _diverged: int = 0  # predictions in a row above the guard's threshold
 
     def __post_init__(self) -> None:
         self.counters.update(chunks_accepted=0, chunks_rejected=0)
+
+    @property
+    def linear_cap(self) -> float:
+        """The TCP speed cap in force (m/s): the configured one, scaled down while the divergence guard slows."""
+        return self.limits.max_linear_speed * self.speed_scale
+
+    @property
+    def angular_cap(self) -> float:
+        return self.limits.max_angular_speed * self.speed_scale
 
     # ------------------------------------------------------------------ chunks
 
@@ -153,7 +178,7 @@ class Watchdog:
         # The chunk starts where the arm was at its stamp: since then (or until its first point is
         # due) the set-point can have moved at most at the speed cap.
         jump = float(np.linalg.norm(chunk.poses[0, :3] - setpoint.pose[:3]))
-        reachable = lim.max_start_jump + lim.max_linear_speed * abs(chunk.times[0] - now)
+        reachable = lim.max_start_jump + self.linear_cap * abs(chunk.times[0] - now)
         if jump > reachable:
             raise self.reject("start_jump", f"first point is {jump:.3f} m from the current set-point (max {reachable:.3f} m)")
         self.counters["chunks_accepted"] += 1
@@ -176,6 +201,32 @@ class Watchdog:
         self._last_chunk_arrival = None
         self.counters["silence_halts"] += 1
         return True
+
+    def divergence(self, value: float) -> str | None:
+        """One prediction's divergence from what the camera then saw; returns the message of a slow-down or
+        stop it starts (else None). A non-finite value counts as diverged: the prediction is unusable."""
+        self.last_divergence = value
+        guard = self.guard
+        if guard.threshold is None:
+            return None
+        if np.isfinite(value) and value <= guard.threshold:
+            self._diverged = 0
+            if self.speed_scale < 1.0:
+                self.speed_scale = 1.0
+                self.counters["divergence_cleared"] += 1
+            return None
+        self._diverged += 1
+        if self._diverged < guard.predictions:
+            return None
+        message = (f"divergence {value:.4g} above {guard.threshold:g} for {self._diverged} predictions in a row: "
+                   "the camera no longer matches the predicted video")
+        if guard.action == "halt":
+            return message if self.latch("divergence", message) else None
+        if self.speed_scale == 1.0:
+            self.speed_scale = guard.slow_factor
+            self.counters["divergence_slowdowns"] += 1
+            return f"{message}; TCP speed caps x{guard.slow_factor:g} until a prediction matches again"
+        return None
 
     # ------------------------------------------------------------------ stops
 
@@ -246,7 +297,12 @@ class Watchdog:
         lim, q = self.limits, state.joint_positions
         twist = np.array(desired, dtype=float)
         # 1. TCP speed caps: one factor for the whole twist keeps the direction (the TCP stays on its line).
-        scale = min(_scale_down(twist[:3], lim.max_linear_speed), _scale_down(twist[3:], lim.max_angular_speed))
+        #    Caps lowered while moving (the divergence guard) are reached at the acceleration cap, not in a cycle.
+        linear_cap = min(lim.max_linear_speed, max(self.linear_cap, np.linalg.norm(previous.twist[:3])
+                                                   - lim.max_linear_acceleration * dt))
+        angular_cap = min(lim.max_angular_speed, max(self.angular_cap, np.linalg.norm(previous.twist[3:])
+                                                     - lim.max_angular_acceleration * dt))
+        scale = min(_scale_down(twist[:3], linear_cap), _scale_down(twist[3:], angular_cap))
         self._count("tcp_speed", scale < 1.0)
         twist = twist * scale
         # 2. Workspace box and table plane: the measured TCP approaches each face no faster than it can
@@ -286,7 +342,7 @@ class Watchdog:
         qdot = previous.joint_velocities + bounded * dt
         # 6. The rate limiter may bend the motion a little: the TCP caps hold on what is actually sent.
         sent = jac @ qdot
-        scale = min(_scale_down(sent[:3], lim.max_linear_speed), _scale_down(sent[3:], lim.max_angular_speed))
+        scale = min(_scale_down(sent[:3], linear_cap), _scale_down(sent[3:], angular_cap))
         self._count("tcp_speed", scale < 1.0)
         qdot, sent = qdot * scale, sent * scale
         return JointCommand(qdot, sent, None), (qdot - previous.joint_velocities) / dt

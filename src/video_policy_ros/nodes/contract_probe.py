@@ -18,8 +18,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool
-from std_srvs.srv import Trigger
+from std_msgs.msg import Bool, Float32
+from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory, MultiDOFJointTrajectoryPoint
 
 from video_policy_ros.nodes import conversions as conv
@@ -39,6 +39,8 @@ class Driver:
         self.grippers = node.create_publisher(JointTrajectory, "/policy/gripper_chunk", 10)
         self.estop_pub = node.create_publisher(Bool, "/controller/estop", 10)
         self.reset_client = node.create_client(Trigger, "/controller/reset")
+        self.occlude_client = node.create_client(SetBool, "/sim_world/occlude_cameras")
+        self.divergence_pub = node.create_publisher(Float32, "/policy/divergence", 10)
 
     def send(self, chunk: ActionChunk) -> None:
         poses, gripper = conv.chunk_to_msgs(chunk)
@@ -77,6 +79,17 @@ class Driver:
     def estop(self) -> None:
         self.estop_pub.publish(Bool(data=True))
 
+    def send_divergence(self, value: float) -> None:
+        """One prediction's divergence, as the inference node reports it."""
+        self.divergence_pub.publish(Float32(data=float(value)))
+
+    def occlude_cameras(self, occluded: bool) -> None:
+        """The sim world's intervention: every lens covered, or uncovered."""
+        if not self.occlude_client.wait_for_service(timeout_sec=5.0):
+            raise TimeoutError("timed out after 5 s waiting for the /sim_world/occlude_cameras service")
+        future = self.occlude_client.call_async(SetBool.Request(data=occluded))
+        wait_for(future.done, 10, "the occlude_cameras service")
+
     def reset(self) -> tuple[bool, str]:
         """Call /controller/reset; (success, message)."""
         if not self.reset_client.wait_for_service(timeout_sec=5.0):
@@ -112,6 +125,7 @@ def observer_node(name: str):
 
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
     node.create_subscription(MultiDOFJointTrajectory, "/policy/action_chunk", lambda _: obs.chunk_arrivals.append(time.time()), 10)
+    node.create_subscription(Float32, "/policy/divergence", lambda m: obs.divergences.append((time.time(), m.data)), 10)
     driver = Driver(node, obs)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)

@@ -16,7 +16,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, Float32
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
 
@@ -47,6 +47,7 @@ class ControllerNode(StackNode):
         self.create_subscription(JointTrajectory, "/policy/gripper_chunk", self._on_gripper_chunk, 10)
         self.create_subscription(MultiDOFJointTrajectory, "/policy/action_chunk", self._on_action_chunk, 10)
         self.create_subscription(Bool, "/controller/estop", self._on_estop, 10)
+        self.create_subscription(Float32, "/policy/divergence", self._on_divergence, 10)
         self.create_service(Trigger, "/controller/reset", self._on_reset)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
         self.loop.start()
@@ -90,6 +91,10 @@ class ControllerNode(StackNode):
             self.loop.estop("/controller/estop")
             self._publish_diagnostics()
 
+    def _on_divergence(self, msg: Float32) -> None:
+        if self.loop.divergence(float(msg.data)):
+            self._publish_diagnostics()
+
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         response.success, response.message = self.loop.reset()
         self.get_logger().info(f"reset: {response.message}")
@@ -116,6 +121,9 @@ class ControllerNode(StackNode):
             level, message = "error", f"stopped: {stopped}"
         elif gripper_fault:
             level, message = "error", f"gripper: {gripper_fault}"
+        elif watchdog.speed_scale < 1.0:
+            level, message = "warn", (f"slowed: TCP speed caps x{watchdog.speed_scale:g}, the camera does not match the "
+                                      f"predicted video (divergence {watchdog.last_divergence:.4g} > {watchdog.guard.threshold:g})")
         else:
             level, message = "ok", "executing" if self.loop.commander.active else "holding"
         cycles = np.array(self.loop.cycle_times) if self.loop.cycle_times else np.zeros(1)
@@ -125,6 +133,8 @@ class ControllerNode(StackNode):
             "last_rejection": self._last_rejection,
             "last_stop": self.loop.last_stop,
             "gripper": gripper_fault or "ok",
+            "divergence": "" if watchdog.last_divergence is None else f"{watchdog.last_divergence:.4g}",
+            "speed_scale": f"{watchdog.speed_scale:g}",
             **dict(sorted(self.loop.counters().items())),
         }
         status = conv.diagnostic_status("controller", self.config.robot_ip, level, message, values)

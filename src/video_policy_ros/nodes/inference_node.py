@@ -13,7 +13,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import String
+from std_msgs.msg import Float32, String
 from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
 from visualization_msgs.msg import MarkerArray
 
@@ -23,6 +23,7 @@ from video_policy_ros.nodes.base import StackNode
 from video_policy_ros.nodes.params import load_node_config, run_node
 from video_policy_ros.nodes.qos import TASK_QOS
 from video_policy_ros.policies import build_policy
+from video_policy_ros.runtime.divergence import DivergenceMonitor
 from video_policy_ros.runtime.observation import ObservationAssembler
 from video_policy_ros.runtime.realtime import ChunkerSettings, RealtimeChunker, warmup_observation
 from video_policy_ros.runtime.visualization import filmstrip
@@ -49,6 +50,11 @@ class InferenceNode(StackNode):
             for cam in c.cameras
         }
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        # A policy that predicts video: its predictions are compared with what the cameras then see.
+        self._frame_period_s = getattr(self.policy, "predicted_frame_period_s", None)
+        self._divergence = DivergenceMonitor(self.policy.predicted_frame_size) if self._frame_period_s else None
+        self._divergence_pub = self.create_publisher(Float32, "/policy/divergence", 10)
+        self._last_divergence: float | None = None
         for cam in c.cameras:
             self.create_subscription(
                 Image, f"/cameras/{cam}/image_raw", lambda msg, cam=cam: self._on_image(cam, msg), qos_profile_sensor_data
@@ -74,9 +80,19 @@ class InferenceNode(StackNode):
 
     def _on_image(self, camera: str, msg: Image) -> None:
         try:
-            self.assembler.add_frame(conv.frame_from_msg(camera, msg))
+            frame = conv.frame_from_msg(camera, msg)
+            self.assembler.add_frame(frame)
         except conv.MessageError as exc:
             self.get_logger().error(str(exc), throttle_duration_sec=5.0)
+            return
+        if self._divergence is not None:
+            self._report_divergence(self._divergence.add_frame(camera, frame.stamp, frame.image))
+
+    def _report_divergence(self, results: list[tuple[float, float]]) -> None:
+        for _, value in results:
+            self._last_divergence = value
+            if self.context.ok():
+                self._divergence_pub.publish(Float32(data=value))
 
     def _on_pose(self, msg: PoseStamped) -> None:
         self.assembler.set_tcp_pose(conv.from_time(msg.header.stamp), conv.pose_from_msg(msg))
@@ -119,6 +135,8 @@ class InferenceNode(StackNode):
         """One filmstrip per camera, stamped with the observation the prediction starts from."""
         if not self.context.ok():
             return
+        if self._divergence is not None:
+            self._report_divergence(self._divergence.add_prediction(stamp, self._frame_period_s, frames_by_camera))
         for cam, frames in frames_by_camera.items():
             if cam in self._video_pubs:
                 self._video_pubs[cam].publish(conv.image_to_msg(CameraFrame(cam, stamp, filmstrip(frames))))
@@ -126,6 +144,8 @@ class InferenceNode(StackNode):
     def _publish_diagnostics(self) -> None:
         level, message, values = self.chunker.status()
         values = {**values, **self.assembler.sync_statistics().as_diagnostic_values()}
+        if self._last_divergence is not None:
+            values["divergence"] = f"{self._last_divergence:.4g}"
         status = conv.diagnostic_status("inference", self.policy.description, level, message, values)
         self._diag_pub.publish(DiagnosticArray(header=conv.header(time.time(), ""), status=[status]))
 

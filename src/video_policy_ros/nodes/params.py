@@ -12,6 +12,7 @@ accepted by ROS and silently ignored.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import sys
 from pathlib import Path
@@ -126,6 +127,10 @@ def load_node_config(node: Node, node_kind: str, model: type[ModelT]) -> ModelT:
     return build_config(model, _nest(values), f"{config_file} (+ parameters)")
 
 
+# ros2 launch escalates to SIGTERM 5 s after its SIGINT, and to SIGKILL 10 s later.
+SHUTDOWN_DEADLINE_S = 4.0
+
+
 def run_node(node_factory, args: list[str] | None = None) -> int:
     """Shared ``main()``: init rclpy, build the node, spin until a signal or the node's ``exit_code``.
 
@@ -153,11 +158,15 @@ def run_node(node_factory, args: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     finally:
+        # A node that cannot stop must not linger until launch's SIGKILL: past the deadline, faulthandler's own
+        # thread (it needs no GIL) writes every thread's stack to stderr and ends the process with exit code 1.
+        faulthandler.dump_traceback_later(SHUTDOWN_DEADLINE_S, exit=True)
         if node is not None:
             node.close()
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+        faulthandler.cancel_dump_traceback_later()
         ignore_further_signals()
 
 

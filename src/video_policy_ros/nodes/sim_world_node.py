@@ -17,6 +17,7 @@ from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
+from std_srvs.srv import SetBool  # noqa: E402
 
 from video_policy_ros.config import SimWorldConfig  # noqa: E402
 from video_policy_ros.data.events import EVENTS_TOPIC, make_event  # noqa: E402
@@ -57,6 +58,7 @@ class SimWorldNode(StackNode):
             VideoRecorder(self.video_path, self._cameras[record].fps) if record in self._cameras else None
         )
         self.world.start()
+        self.create_service(SetBool, "/sim_world/occlude_cameras", self._on_occlude)
         self._publish_event("start", task=self.world.layout.instruction, seed=self.config.seed,
                             robot={"sim": True, "robot_ip": self.config.robot_ip})
         if self.config.publish_task:
@@ -79,6 +81,13 @@ class SimWorldNode(StackNode):
         self._frame_counts[frame.camera] += 1
         if self._recorder is not None and frame.camera == self.config.record_camera:
             self._recorder.add(frame.image)
+
+    def _on_occlude(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        """An intervention a user could cause: every lens covered (true) or uncovered (false)."""
+        (self.world.cameras_occluded.set if request.data else self.world.cameras_occluded.clear)()
+        response.success, response.message = True, f"cameras {'occluded' if request.data else 'clear'}"
+        self.get_logger().info(response.message)
+        return response
 
     def _tick(self) -> None:
         self.world.check()

@@ -67,6 +67,16 @@ class VideoPolicy(Policy):
         return self.meta.dt
 
     @property
+    def predicted_frame_period_s(self) -> float:
+        """Time between predicted frames (frame j is due ``j`` periods after the observation)."""
+        return self.config.frame_stride * self.meta.dt
+
+    @property
+    def predicted_frame_size(self) -> tuple[int, int]:
+        """(H, W) of the predicted frames: the model's resolution."""
+        return tuple(self.config.image_size)
+
+    @property
     def timing(self) -> ChunkTiming:
         return ChunkTiming(self.meta.dt, self.config.action.horizon, self.config.action.execute)
 

@@ -154,6 +154,32 @@ def gripper(obs: Observations, site: PreflightConfig) -> list[Check]:
     ]
 
 
+def divergence_guard(obs: Observations, controller: ControllerConfig, site: PreflightConfig) -> list[Check]:
+    """The controller's answer to diverged predictions: slowed to its configured fraction of the cap
+    (reached at the acceleration cap), or halted. No rows when the guard is off."""
+    guard, ev = controller.divergence, obs.events
+    if guard.threshold is None:
+        return []
+    triggered = ev["guard_triggered"]
+    if guard.action == "halt":
+        settle = site.estop_halt_s + controller.max_linear_speed / controller.max_linear_acceleration
+        return [
+            Check(f"at rest {settle:.2f} s after diverged predictions (halt)", obs.max_joint_speed(triggered + settle, ev["guard_end"]),
+                  site.at_rest_joint_speed, "rad/s", True, "max joint speed"),
+            Check("divergence stop reported", obs.counter("stops_divergence"), 1, "reports", False, obs.value("last_stop")),
+        ]
+    stamps, positions = obs.poses_between(triggered - 0.5, triggered)
+    before = float(speeds(stamps, positions).max()) if len(stamps) > 12 else 0.0
+    name = f"TCP speed after diverged predictions (x{guard.slow_factor:g})"
+    limit = controller.max_linear_speed * guard.slow_factor * (1 + site.speed_tolerance)
+    if before <= limit:
+        return [not_measured(name, limit, "m/s", True, f"the arm was at {before:.3f} m/s, not above the slowed cap, before")]
+    # Down to the slowed cap at the acceleration cap, plus the lag of the measured pose.
+    settle = (before - controller.max_linear_speed * guard.slow_factor) / controller.max_linear_acceleration + 0.2
+    stamps, positions = obs.poses_between(triggered + settle, ev["guard_end"])
+    return [Check(name, float(speeds(stamps, positions).max()), limit, "m/s", True, f"was {before:.3f} m/s before")]
+
+
 def survived(obs: Observations, who: str = "controller") -> list[Check]:
     return [Check(f"{who} process still running", float(obs.events.get(f"{who}_alive", False)), 1, "", False)]
 

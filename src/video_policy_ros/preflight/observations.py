@@ -26,6 +26,7 @@ class Observations:
     commands: list[tuple[float, np.ndarray]] = field(default_factory=list)  # stamp, twist
     diagnostics: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)  # receive, message, values
     chunk_arrivals: list[float] = field(default_factory=list)  # receive times on /policy/action_chunk
+    divergences: list[tuple[float, float]] = field(default_factory=list)  # receive, /policy/divergence
     events: dict[str, object] = field(default_factory=dict)
 
     def pose_now(self) -> np.ndarray:

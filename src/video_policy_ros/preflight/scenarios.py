@@ -199,6 +199,31 @@ def _enter_workspace(driver: Driver, obs: Observations, setup: Setup) -> None:
                            f"the workspace box and a chunk could not bring it in ({obs.value('last_rejection') or exc})") from None
 
 
+def _divergence_guard(driver: Driver, obs: Observations, setup: Setup) -> None:
+    """A long chunk at the cap; while the arm is at speed, the guard's number of diverged predictions
+    arrives on /policy/divergence. Then one that matches (slow) or /controller/reset (halt)."""
+    guard = setup.controller.divergence
+    if guard.threshold is None:
+        return
+    lo, hi = np.array(setup.controller.workspace.min), np.array(setup.controller.workspace.max)
+    start, end = lo + np.array([0.1, 0.1, 0.3]) * (hi - lo), lo + np.array([0.9, 0.9, 0.7]) * (hi - lo)
+    driver.go(start, speed=min(0.2, setup.controller.max_linear_speed))
+    driver.send(driver.line(end, speed=setup.controller.max_linear_speed))
+    time.sleep(min(1.0, 0.4 * float(np.linalg.norm(end - start)) / setup.controller.max_linear_speed))
+    obs.events["guard_triggered"] = time.time()
+    for _ in range(guard.predictions):
+        driver.send_divergence(max(2 * guard.threshold, 1e-3))
+        time.sleep(0.05)
+    time.sleep(1.5)
+    obs.events["guard_end"] = time.time()
+    if guard.action == "halt":
+        wait_for(lambda: obs.joint_speeds[-1][1] < setup.site.at_rest_joint_speed, 10, "the arm at rest")
+        obs.events["guard_reset"] = driver.reset()
+    else:
+        driver.send_divergence(0.0)
+        wait_for(lambda: obs.value("speed_scale") == "1", 5, "full speed after a matching prediction")
+
+
 def _seed_clear_of(target: np.ndarray, radius: float = 0.15) -> int:
     """A scene seed with no cube or bowl within ``radius`` (xy) of ``target``: the controller is under
     test here, and the objects would only be obstacles."""
@@ -329,6 +354,8 @@ STEPS: dict[str, Step] = {
                     "one long chunk, then chunk silence"),
     "estop": Step("controller", _estop, lambda o, s: checks.estop(o, s.site), "the e-stop while moving, then reset"),
     "gripper": Step("controller", _gripper, lambda o, s: checks.gripper(o, s.site), "gripper targets flipping mid-move"),
+    "divergence_guard": Step("controller", _divergence_guard, lambda o, s: checks.divergence_guard(o, s.controller, s.site),
+                             "diverged predictions on /policy/divergence while at speed (if configured)"),
     "robot_errors": Step("robot_errors", _robot_errors, lambda o, s: checks.robot_errors(o, s.site),
                          "a Cartesian reflex and a motion-generator error, recovered"),
     "inference_crash": Step("inference", _inference_crash, lambda o, s: checks.inference_crash(o, s.controller, s.site),

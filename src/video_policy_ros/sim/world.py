@@ -34,6 +34,7 @@ FrameCallback = Callable[[CameraFrame], None]
 # light wrist joints (armature ~0.074) exceed the explicit-damping stability bound
 # kv * dt / inertia < 2 at 1 kHz and chatter at +-0.08 rad/s while "at rest".
 SIM_JOINT_DAMPING_GAINS = (450.0, 450.0, 350.0, 350.0, 100.0, 100.0, 60.0)
+OCCLUDER_GREY = 128  # what an occluded camera sees: a flat, mid-grey card filling the image
 
 
 class SimWorldError(StackError):
@@ -63,6 +64,8 @@ class SimWorld:
         self._start_time = 0.0
         self._result: TaskResult | None = None
         self.done = threading.Event()
+        # An intervention a person can make: something (a hand, a card) held in front of every lens.
+        self.cameras_occluded = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -98,11 +101,21 @@ class SimWorld:
         log.info("sim world serving an FR3 on %s; task: %s", self.config.robot_ip, self.layout.instruction)
 
     def close(self) -> None:
+        """Bounded: the node must be gone within its shutdown deadline (nodes/params.py) even when a thread hangs."""
         self._stop.set()
         if self._render_thread is not None:
-            self._render_thread.join(timeout=5.0)
+            self._render_thread.join(timeout=1.5)
+            if self._render_thread.is_alive():
+                log.warning("the render thread did not stop within 1.5 s; leaving it behind (a daemon thread)")
         if self._server is not None:
-            self._server.cleanup()
+            self._server.running = False  # franky-sim's own cleanup() joins its loop without a timeout
+            loop = getattr(self._server, "async_thread", None)
+            if loop is not None:
+                loop.join(timeout=1.5)
+            if loop is not None and loop.is_alive():
+                log.warning("the simulated FR3's server loop did not stop within 1.5 s; leaving it behind")
+            else:
+                self._server.cleanup()
             self._server = None
 
     # ------------------------------------------------------------------ physics side
@@ -164,6 +177,8 @@ class SimWorld:
                 renderer = renderers[name]
                 renderer.update_scene(data, camera=name)
                 image = renderer.render()
+                if self.cameras_occluded.is_set():
+                    image = np.full_like(image, OCCLUDER_GREY)
                 self._on_frame(CameraFrame(name, snapshot.stamp, image))
                 # Skip missed slots rather than bursting to catch up.
                 due[name] = max(due[name] + periods[name], time.time())
