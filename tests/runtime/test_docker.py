@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.repo import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
 IMAGES = {"gpu": DOCKER / "Dockerfile", "cpu": DOCKER / "Dockerfile.cpu"}
 # What an image installs instead of a requirement, and why (anything else must be pinned as in requirements.txt).

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,8 +21,8 @@ from video_policy_ros.sensors.hand_eye import CharucoBoard, matrix_to_pose
 from video_policy_ros.types import CameraFrame
 
 from .test_hand_eye_sim import TOLERANCE_DEG, TOLERANCE_MM, errors, transform, views_of_the_board
+from tests.repo import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 HOLD_S, IMAGE_PERIOD_S, POSE_PERIOD_S = 1.0, 0.1, 0.02
 
 

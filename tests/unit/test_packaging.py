@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from tests.repo import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src" / "video_policy_ros"
 PURE_CORES = ["model", "runtime", "control", "sensors", "sim", "data", "policies", "evaluation", "preflight"]
 
