@@ -197,18 +197,27 @@ def inference_crash(obs: Observations, controller: ControllerConfig, site: Prefl
     """The inference process SIGKILLed mid-chunk: the arm finishes nothing it was not sent, halts on the
     silence, holds, and follows the restarted node."""
     ev = obs.events
-    halt_name = f"TCP travel from {controller.max_chunk_silence_s:.1f} s after inference dies"
+    # A chunk slowed to the speed cap can still be running when the silence halt is due: the arm then
+    # brakes at the acceleration cap, so rest is due that long after the silence, plus the site's margin.
+    due = controller.max_chunk_silence_s + controller.max_linear_speed / controller.max_linear_acceleration \
+        + site.silence_halt_margin_s
+    halt_name = f"TCP travel from {due:.2f} s after the last chunk (inference killed)"
     if obs.max_joint_speed(ev["killed"] - 0.5, ev["killed"]) <= 0.02:
         return [not_measured(halt_name, site.max_halt_travel_m, "m", True, "the arm was not moving at the kill")]
-    last_chunk = max(t for t in obs.chunk_arrivals if t <= ev["killed"])
-    # The last chunk may still be running when the silence halt is due: what is left is the arm settling
-    # onto its set-point, so the check is the distance travelled, not a speed.
-    _, positions = obs.poses_between(last_chunk + controller.max_chunk_silence_s, ev["restarted"])
+    # Every chunk that reaches the probe before the restart came from the killed process; under load the
+    # last of them can arrive after the kill was measured, and the controller counts silence from it.
+    last_chunk = max(t for t in obs.chunk_arrivals if t <= ev["restarted"])
+    # What is left after the halt is the arm settling onto its set-point, so the check is the distance travelled.
+    _, positions = obs.poses_between(last_chunk + due, ev["restarted"])
     travel = float(np.linalg.norm(positions - positions[0], axis=1).max())
+    halts = [(r, int(values["silence_halts"])) for r, _, values in obs.diagnostics if "silence_halts" in values]
+    before = max((n for r, n in halts if r <= last_chunk), default=0)
+    halted = next((r for r, n in halts if r > last_chunk and n > before), None)
+    how = f"silence halt on /diagnostics {halted - last_chunk:.1f} s after it" if halted else "its plan ended before the silence"
     first_after = [t for t in obs.chunk_arrivals if t > ev["restarted"]]
     return [
         Check(halt_name, travel, site.max_halt_travel_m, "m", True,
-              f"until the restart {ev['restarted'] - last_chunk:.1f} s after the last chunk"),
+              f"last chunk {last_chunk - ev['killed']:+.2f} s from the kill, {how}"),
         Check("restarted inference drives the arm again", first_after[0] - ev["restarted"] if first_after else None,
               site.inference_start_timeout_s, "s", True, "first chunk after the restart"),
     ]
