@@ -7,7 +7,7 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "video_policy_ros"
-NODES = ["sim_world", "controller", "inference", "camera", "bag_replay", "recorder"]
+NODES = ["sim_world", "controller", "inference", "camera", "bag_replay", "recorder", "view"]
 
 
 def share(folder: str, pattern: str = "*") -> tuple[str, list[str]]:

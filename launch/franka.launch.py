@@ -32,11 +32,13 @@ ARGUMENTS = {
     "num_steps": ("", "video_policy: sampler steps, or auto: the most that fit the chunk horizon (empty: the YAML's)"),
     "guidance": ("", "video_policy: classifier-free guidance, 1.0 = off (empty: the checkpoint's)"),
     "rviz": ("false", "start RViz with the predicted video and path (needs rviz2)"),
+    "view": ("false", "serve the operator's browser view (Rerun web viewer) on view_port; the address is printed"),
+    "view_port": ("9090", "the browser view's port"),
     "seed": ("0", "sim scene seed"),
     "exit_on_done": ("false", "sim: end the launch when the episode ends, exit status 0 on success"),
     "output_dir": ("", "sim: where episode videos go (empty: the YAML's; relative: under the data home)"),
     "log_level": ("info", "debug, info, warn, error or fatal, for every node"),
-    "config_dir": ("", "folder with sim_world/controller/inference/camera.yaml (default: installed config/)"),
+    "config_dir": ("", "folder with sim_world/controller/inference/camera(/view).yaml (default: installed config/)"),
 }
 
 
@@ -175,6 +177,12 @@ def _nodes(context):
         actions.append(
             Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", f"{share}/rviz/video_policy.rviz"])
         )
+    if _is_true(arg["view"]):  # only watches: its exit is logged and stops nothing
+        actions.append(Node(
+            package=PACKAGE, executable="view", name="view", output="screen", ros_arguments=ros_arguments,
+            parameters=[{"config_file": f"{config_dir}/view.yaml", "web_port": int(arg["view_port"]),
+                         "cameras": [c.strip() for c in arg["cameras"].split(",") if c.strip()]}],
+        ))
     return actions
 
 

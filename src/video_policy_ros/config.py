@@ -213,6 +213,10 @@ class ControllerConfig(_Strict):
     )
     max_recovery_attempts: int = Field(3, ge=0, le=20, description="automatic recoveries per stop; then /controller/reset")
     workspace: WorkspaceConfig = Field(WorkspaceConfig(), description="box every chunk point must lie in (fr3_link0)")
+    workspace_tolerance_m: float = Field(
+        0.02, ge=0, le=0.1, description="a chunk point at most this far outside the workspace box is moved onto the box "
+        "(counted as limited_workspace_projection); farther out, the whole chunk is rejected. 0: reject any point outside"
+    )
     connect_timeout_s: float = Field(30.0, gt=0, le=600.0, description="retry the robot connection this long before exiting, s")
     realtime: bool = Field(False, description="real FR3 on a PREEMPT_RT kernel: run the libfranka loop at RT priority")
     gripper_speed: float = Field(0.1, gt=0, le=0.2, description="finger opening speed, m/s")
@@ -402,6 +406,24 @@ class RecorderConfig(_Strict):
     robot_ip: str = Field("127.0.0.1", description="the arm's address, stored in each episode's metadata")
 
 
+# --------------------------------------------------------------------------- operator view
+
+
+class ViewConfig(_Strict):
+    """The browser view (Rerun's web viewer): cameras beside their predicted video, the TCP path,
+    the controller's state and the latency budget, live or from a recorded bag."""
+
+    cameras: tuple[str, ...] = Field(("front", "wrist"), description="camera names shown beside their predicted video")
+    web_port: int = Field(9090, ge=1, le=65535, description="the page: http://<host>:<web_port>/")
+    grpc_port: int = Field(9876, ge=1, le=65535, description="Rerun's log server that the page reads from")
+    executed_path_s: float = Field(20.0, gt=0, le=600, description="seconds of executed TCP path drawn behind the arm")
+    pose_rate_hz: float = Field(20.0, gt=0, le=200, description="the executed path is redrawn at most this often")
+    memory_limit: str = Field(
+        "1GiB", pattern=r"^\d+(\.\d+)?\s*(B|KiB|MiB|GiB|KB|MB|GB|%)$",
+        description="log data kept for pages that connect late and for scrubbing back (oldest dropped first)"
+    )
+
+
 # --------------------------------------------------------------------------- preflight
 
 
@@ -444,6 +466,7 @@ NODE_CONFIGS: dict[str, type[_Strict]] = {
     "camera": CameraDriverConfig,
     "bag_replay": BagReplayConfig,
     "recorder": RecorderConfig,
+    "view": ViewConfig,
 }
 CONFIG_FILES: dict[str, type[_Strict]] = {**NODE_CONFIGS, "preflight": PreflightConfig}  # config/<name>.yaml
 

@@ -60,6 +60,12 @@ def test_the_measured_tcp_stays_in_the_workspace_box_when_chunks_stop_abruptly_a
     assert_passed(results, "TCP stays above the workspace floor", "TCP reaches the workspace floor")
 
 
+def test_chunks_aiming_a_little_below_the_floor_are_moved_onto_it_not_refused(results):
+    """A policy that aims 1 cm below the floor (the shipped model's chunks did) must not stop the arm."""
+    assert_passed(results, "chunks aiming 1 cm below the floor are moved onto it", "none of them rejected",
+                  "TCP stays above the workspace floor (aiming 1 cm below)")
+
+
 def test_overlapping_chunks_keep_the_commanded_velocity_continuous(results):
     assert_passed(results, "velocity continuity across chunk splices")
 

@@ -11,11 +11,13 @@ import os
 import re
 import signal
 import time
+import urllib.request
 
 import pytest
 
 from video_policy_ros.preflight.processes import robot_ip_for_this_process
 from tests.launch.launching import REPO, Launch, ros2
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
@@ -36,8 +38,8 @@ def contract_topics(cameras: list[str]) -> dict[tuple[str, str], bool]:
 
 def test_launch_arguments_cover_the_knobs_users_turn():
     out = ros2("launch", "video_policy_ros", "franka.launch.py", "--show-args").stdout
-    for argument in ("use_sim", "robot_ip", "policy", "model", "cameras", "num_steps", "guidance", "rviz", "seed",
-                     "exit_on_done", "output_dir", "log_level", "config_dir"):
+    for argument in ("use_sim", "robot_ip", "policy", "model", "cameras", "num_steps", "guidance", "rviz", "view",
+                     "view_port", "seed", "exit_on_done", "output_dir", "log_level", "config_dir"):
         assert f"'{argument}'" in out, f"launch argument {argument} missing:\n{out}"
 
 
@@ -143,6 +145,26 @@ def wait_for_exit(pid: int, timeout: float) -> int | str:
             return os.waitstatus_to_exitcode(status)
         time.sleep(0.1)
     return f"still running after {timeout} s"
+
+
+def test_view_true_serves_the_browser_view_whose_exit_stops_nothing(tmp_path):
+    """The page itself is checked in a browser by tests/view; here: served, and optional (the arm does not
+    stop because the operator's view went away), and stopped with the launch."""
+    port = free_port()
+    with Launch(tmp_path, "view:=true", f"view_port:={port}") as launch:
+        served = rf"view: (http://127\.0\.0\.1:{port}/\S+)"
+        launch.wait_for_output(served, timeout=90)
+        address = re.search(served, launch.output).group(1)
+        with urllib.request.urlopen(address, timeout=10) as page:
+            assert page.status == 200 and b"re_viewer" in page.read()
+        launch.kill_node("view")
+        launch.wait_for_output(r"\[view-\d+\]: process has died", timeout=15)
+        launch.wait_for_topic("/policy/action_chunk", timeout=30)  # the graph goes on
+        launch.signal(signal.SIGINT)
+        code = launch.wait(timeout=30)
+    out = launch.output
+    assert code == 0 and "required node" not in out and "Traceback" not in out, out[-3000:]
+    launch.assert_no_process_left()
 
 
 def test_a_required_node_that_dies_ends_the_launch_and_is_named(tmp_path):

@@ -67,6 +67,19 @@ def test_each_bad_chunk_is_rejected_for_its_reason(commander):
     assert all(counters[f"rejected_{r}"] == 1 for r in ("outside_workspace", "start_jump", "too_old", "future_stamp", "tilt", "stale"))
 
 
+def test_points_just_outside_the_workspace_are_moved_onto_it_and_counted(commander):
+    """A policy aiming 8 mm below the floor gets the floor; 2.5 cm below (past workspace_tolerance_m) the
+    whole chunk is refused, as is every point outside with a tolerance of 0."""
+    floor = CONFIG.workspace.min[2]
+    low = [*(np.array(CONFIG.workspace.min[:2]) + CONFIG.workspace.max[:2]) / 2, floor - 0.008]
+    admitted = commander.watchdog.admit_chunk(chunk_towards(low), 0.0, commander.setpoint(0.0, state()))
+    assert admitted.poses[:, 2].min() == pytest.approx(floor) and admitted.poses[-1, :2] == pytest.approx(low[:2])
+    assert commander.watchdog.counters["limited_workspace_projection"] == 1
+    assert rejection(commander, chunk_towards([*low[:2], floor - 0.025])) == "outside_workspace"
+    strict = build_commander(CONFIG.model_copy(update={"workspace_tolerance_m": 0.0}), KINEMATICS)
+    assert rejection(strict, chunk_towards([*low[:2], floor - 0.003])) == "outside_workspace"
+
+
 def test_gripper_targets_are_clamped_to_the_hand_range(commander):
     chunk = chunk_towards(HOME_POSE[:3])
     chunk.gripper[:] = 0.5

@@ -40,6 +40,7 @@ def safety_limits(config: ControllerConfig) -> SafetyLimits:
         joint_limit_margin=config.joint_limit_margin_rad,
         workspace_min=np.array(config.workspace.min),
         workspace_max=np.array(config.workspace.max),
+        workspace_tolerance=config.workspace_tolerance_m,
         max_tilt=config.max_tilt_rad,
         table_z=config.table_z,
         table_clearance=config.table_clearance_m,

@@ -47,6 +47,7 @@ class SafetyLimits:
     joint_limit_margin: float  # rad kept from every joint's position limit
     workspace_min: np.ndarray  # (3,)
     workspace_max: np.ndarray  # (3,)
+    workspace_tolerance: float  # m: points this close outside the box are moved onto it; farther, the chunk is rejected
     max_tilt: float  # rad between the TCP z axis and straight down
     table_z: float  # m, the table plane in fr3_link0
     table_clearance: float  # m kept between the table and the TCP / fingertips
@@ -141,6 +142,14 @@ class Watchdog:
     def angular_cap(self) -> float:
         return self.limits.max_angular_speed * self.speed_scale
 
+    def limits_in_force(self) -> str:
+        """The limits a chunk is held to now, in one line for /diagnostics."""
+        lim = self.limits
+        box = ", ".join(f"{axis} {lo:.2f}..{hi:.2f}" for axis, lo, hi in zip("xyz", lim.workspace_min, lim.workspace_max))
+        return (f"TCP <= {self.linear_cap:.3g} m/s, <= {self.angular_cap:.3g} rad/s, <= {lim.max_linear_acceleration:g} m/s^2; "
+                f"workspace {box} m (+{lim.workspace_tolerance:g} m moved onto it); tilt <= {np.degrees(lim.max_tilt):.0f} deg; chunk age <= {lim.max_chunk_age:g} s; "
+                f"halt after {lim.max_chunk_silence:g} s without a chunk")
+
     # ------------------------------------------------------------------ chunks
 
     def reject(self, reason: str, message: str) -> ChunkRejected:
@@ -164,12 +173,18 @@ class Watchdog:
             raise self.reject("too_old", f"chunk is {age:.2f} s old (max_chunk_age_s {lim.max_chunk_age})")
         if -age > lim.max_future_stamp:
             raise self.reject("future_stamp", f"chunk is stamped {-age:.2f} s in the future; are the clocks synchronised?")
-        outside = np.any((chunk.poses[:, :3] < lim.workspace_min) | (chunk.poses[:, :3] > lim.workspace_max), axis=1)
-        if outside.any():
-            point = chunk.poses[int(np.argmax(outside)), :3].round(3).tolist()
-            raise self.reject("outside_workspace", f"point {point} lies outside the workspace box "
-                              f"{lim.workspace_min.tolist()}..{lim.workspace_max.tolist()}")
-        tilt = self.tilt(chunk.poses[:, 3:])
+        # How far each point lies outside the box (<= 0 inside): a policy that aims a few mm below the floor
+        # gets the floor; one that aims far outside is wrong, and none of its chunk is trusted.
+        beyond = np.maximum(lim.workspace_min - chunk.poses[:, :3], chunk.poses[:, :3] - lim.workspace_max).max(axis=1)
+        if beyond.max() > lim.workspace_tolerance:
+            point = chunk.poses[int(np.argmax(beyond)), :3].round(3).tolist()
+            raise self.reject("outside_workspace", f"point {point} lies {beyond.max():.3f} m outside the workspace box "
+                              f"{lim.workspace_min.tolist()}..{lim.workspace_max.tolist()} (workspace_tolerance_m "
+                              f"{lim.workspace_tolerance:g})")
+        poses = chunk.poses
+        if beyond.max() > 0:
+            poses = np.concatenate([np.clip(poses[:, :3], lim.workspace_min, lim.workspace_max), poses[:, 3:]], axis=1)
+        tilt = self.tilt(poses[:, 3:])
         if np.any(tilt > lim.max_tilt):
             raise self.reject("tilt", f"hand tilted {tilt.max():.2f} rad from straight down (max_tilt_rad {lim.max_tilt})")
         future = chunk.times >= now + MIN_LEAD_S
@@ -177,16 +192,18 @@ class Watchdog:
             raise self.reject("stale", f"every point was due already (last {now - chunk.times[-1]:.2f} s ago)")
         # The chunk starts where the arm was at its stamp: since then (or until its first point is
         # due) the set-point can have moved at most at the speed cap.
-        jump = float(np.linalg.norm(chunk.poses[0, :3] - setpoint.pose[:3]))
+        jump = float(np.linalg.norm(poses[0, :3] - setpoint.pose[:3]))
         reachable = lim.max_start_jump + self.linear_cap * abs(chunk.times[0] - now)
         if jump > reachable:
             raise self.reject("start_jump", f"first point is {jump:.3f} m from the current set-point (max {reachable:.3f} m)")
         self.counters["chunks_accepted"] += 1
         self._last_chunk_arrival = now
+        if poses is not chunk.poses:
+            self.counters["limited_workspace_projection"] += 1
         gripper = np.clip(chunk.gripper, *lim.gripper_range)
         if np.any(gripper != chunk.gripper):
             self.counters["limited_gripper_range"] += 1
-        return ActionChunk(chunk.stamp, chunk.dt, chunk.poses, gripper)
+        return ActionChunk(chunk.stamp, chunk.dt, poses, gripper)
 
     @staticmethod
     def tilt(quats: np.ndarray) -> np.ndarray:

@@ -135,6 +135,8 @@ class ControllerNode(StackNode):
             "gripper": gripper_fault or "ok",
             "divergence": "" if watchdog.last_divergence is None else f"{watchdog.last_divergence:.4g}",
             "speed_scale": f"{watchdog.speed_scale:g}",
+            "limits": watchdog.limits_in_force(),
+            "workspace_m": ",".join(f"{v:g}" for v in (*watchdog.limits.workspace_min, *watchdog.limits.workspace_max)),
             **dict(sorted(self.loop.counters().items())),
         }
         status = conv.diagnostic_status("controller", self.config.robot_ip, level, message, values)

@@ -146,6 +146,9 @@ class InferenceNode(StackNode):
         values = {**values, **self.assembler.sync_statistics().as_diagnostic_values()}
         if self._last_divergence is not None:
             values["divergence"] = f"{self._last_divergence:.4g}"
+        if self._frame_period_s:  # how to read the filmstrips on /policy/predicted_video/<name>
+            height, width = self.policy.predicted_frame_size
+            values.update(predicted_frame_size=f"{height}x{width}", predicted_frame_period_ms=f"{self._frame_period_s * 1e3:.0f}")
         status = conv.diagnostic_status("inference", self.policy.description, level, message, values)
         self._diag_pub.publish(DiagnosticArray(header=conv.header(time.time(), ""), status=[status]))
 

@@ -2,7 +2,9 @@
 
 Records the cameras (raw, or JPEG/PNG as sensor_msgs/CompressedImage on
 ``image_raw/compressed``) with their camera_info, ``/joint_states``, ``/ee_pose``,
-``/controller/command`` (when someone publishes it), ``/task`` and ``/episode/events``.
+``/controller/command`` (when someone publishes it), ``/task``, ``/episode/events``, and what the
+policy asked for and the nodes reported (action and gripper chunks, predicted video, ``/diagnostics``),
+so that ``video-policy view --bag`` shows an episode as it was seen live.
 Episodes start and end on ``/episode/events`` (the sim world publishes start and
 success/failure) or by an operator: the services ``~/start``, ``~/stop``,
 ``~/discard`` (std_srvs/Trigger) and ``~/mark_success`` (std_srvs/SetBool: true =
@@ -19,12 +21,14 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
 
 from video_policy_ros.config import RecorderConfig
 from video_policy_ros.data.image_codec import compressed_format, encode_rgb
@@ -44,6 +48,10 @@ RAW_TOPICS = {
     "/joint_states": (JointState, "sensor_msgs/msg/JointState", STATE_QOS),
     "/ee_pose": (PoseStamped, "geometry_msgs/msg/PoseStamped", STATE_QOS),
     "/controller/command": (TwistStamped, "geometry_msgs/msg/TwistStamped", STATE_QOS),
+    # what the policy asked for and what every node said: `video-policy view --bag` shows them
+    "/policy/action_chunk": (MultiDOFJointTrajectory, "trajectory_msgs/msg/MultiDOFJointTrajectory", 10),
+    "/policy/gripper_chunk": (JointTrajectory, "trajectory_msgs/msg/JointTrajectory", 10),
+    "/diagnostics": (DiagnosticArray, "diagnostic_msgs/msg/DiagnosticArray", 10),
 }
 
 KEYS = {"s": "start", "e": "stop", "y": "success", "n": "failure", "d": "discard"}
@@ -82,6 +90,9 @@ class RecorderNode(StackNode):
                                          qos_profile_sensor_data)
             self.create_subscription(CameraInfo, f"/cameras/{cam}/camera_info", self._camera_info_writer(cam),
                                      qos_profile_sensor_data)
+            video_topic = f"/policy/predicted_video/{cam}"
+            self.create_subscription(Image, video_topic, self._raw_writer(video_topic, "sensor_msgs/msg/Image"),
+                                     qos_profile_sensor_data, raw=True)
         self.create_subscription(String, "/task", self._on_task, TASK_QOS)
         self.create_subscription(String, EVENTS_TOPIC, self._on_event, EVENTS_QOS)
         for kind in ("start", "stop", "discard"):

@@ -101,6 +101,25 @@ def floor(obs: Observations, controller: ControllerConfig, site: PreflightConfig
     ]
 
 
+def below_floor(obs: Observations, controller: ControllerConfig, site: PreflightConfig) -> list[Check]:
+    """Chunks aiming half the workspace tolerance below the floor: moved onto it, none refused, and the
+    TCP no lower than for chunks that stop at the floor. No rows when the tolerance is 0."""
+    if controller.workspace_tolerance_m == 0:
+        return []
+    ev = obs.events
+    _, positions = obs.poses_between(ev["below_floor_start"], ev["below_floor_end"])
+    lowest, floor_z = float(positions[:, 2].min()), controller.workspace.min[2]
+    depth = f"{controller.workspace_tolerance_m / 2 * 100:g} cm"
+    return [
+        Check(f"chunks aiming {depth} below the floor are moved onto it", ev["projected_after"] - ev["projected_before"],
+              1, "chunks", False, "limited_workspace_projection on /diagnostics"),
+        Check("none of them rejected", ev["outside_after"] - ev["outside_before"], 0, "chunks", True,
+              "rejected_outside_workspace on /diagnostics"),
+        Check(f"TCP stays above the workspace floor (aiming {depth} below)", lowest, floor_z - site.floor_overshoot_m, "m",
+              False, f"lowest TCP z; floor {floor_z} m"),
+    ]
+
+
 def splices(obs: Observations, controller: ControllerConfig, site: PreflightConfig) -> list[Check]:
     """Overlapping chunks that turn the motion: the commanded velocity changes at most a*dt per cycle."""
     ev = obs.events

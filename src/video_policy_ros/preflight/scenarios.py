@@ -102,21 +102,37 @@ def _faces(driver: Driver, obs: Observations, setup: Setup) -> None:
 def _floor(driver: Driver, obs: Observations, setup: Setup) -> None:
     """A policy's re-planning: every 0.5 s a chunk at the cap from the measured pose (which lags the
     set-point) to 1 mm above the workspace floor, each ending in an abrupt stop."""
+    _chunks_to_the_floor(driver, obs, setup, "floor", 0.001)
+
+
+def _below_floor(driver: Driver, obs: Observations, setup: Setup) -> None:
+    """The same re-planning toward a point half the workspace tolerance below the floor (a policy that
+    aims a little too low): the controller moves those points onto the floor instead of refusing them."""
+    obs.events["projected_before"] = obs.counter("limited_workspace_projection")
+    obs.events["outside_before"] = obs.counter("rejected_outside_workspace")
+    _chunks_to_the_floor(driver, obs, setup, "below_floor", -setup.controller.workspace_tolerance_m / 2)
+    obs.events["projected_after"] = obs.counter("limited_workspace_projection")
+    obs.events["outside_after"] = obs.counter("rejected_outside_workspace")
+
+
+def _chunks_to_the_floor(driver: Driver, obs: Observations, setup: Setup, key: str, height: float) -> None:
+    """Chunks every 0.5 s to ``height`` above the middle of the workspace floor; ``{key}_start/_end`` events."""
     workspace = setup.controller.workspace
     floor_point = (np.array(workspace.min) + workspace.max) / 2
-    floor_point[2] = workspace.min[2] + 0.001
-    obs.events["floor_start"] = time.time()
+    floor_point[2] = workspace.min[2] + height
+    reached = workspace.min[2] + max(height, 0.0) + 0.004
+    obs.events[f"{key}_start"] = time.time()
     # At least 8 such stops, and on until the TCP is at the floor (a loaded machine slows the simulated
     # arm), or stopped short of it (a floor the arm cannot reach).
     last_z = []
     for i in range(60):
         last_z.append(obs.pose_now()[2])
-        if i >= 8 and (last_z[-1] < floor_point[2] + 0.004 or max(last_z[-4:]) - min(last_z[-4:]) < 0.0005):
+        if i >= 8 and (last_z[-1] < reached or max(last_z[-4:]) - min(last_z[-4:]) < 0.0005):
             break
         driver.send(driver.line(floor_point, speed=setup.controller.max_linear_speed))
         time.sleep(0.5)
     time.sleep(1.0)
-    obs.events["floor_end"] = time.time()
+    obs.events[f"{key}_end"] = time.time()
     driver.go((np.array(workspace.min) + workspace.max) / 2, speed=0.1)  # back to the middle for what follows
 
 
@@ -348,6 +364,8 @@ STEPS: dict[str, Step] = {
                            "chunks at twice the cap toward each workspace face"),
     "workspace_floor": Step("controller", _floor, lambda o, s: checks.floor(o, s.controller, s.site),
                             "chunks stopping abruptly at the workspace floor"),
+    "below_floor": Step("controller", _below_floor, lambda o, s: checks.below_floor(o, s.controller, s.site),
+                        "chunks aiming a little below the workspace floor (within workspace_tolerance_m)"),
     "splices": Step("controller", _splices, lambda o, s: checks.splices(o, s.controller, s.site),
                     "overlapping chunks that turn the motion"),
     "silence": Step("controller", _silence, lambda o, s: checks.silence(o, s.controller, s.site),

@@ -1,0 +1,138 @@
+"""The operator's view in a real browser: headless Chromium opens `video-policy view` while the sim graph runs
+the shipped Video Policy, then the bag the recorder wrote of that episode (`video-policy view --bag`).
+
+The camera pane and the predicted-video pane beside it must show pictures (not blank) that change over
+time. Chromium resolves no name but 127.0.0.1, so nothing leaves this machine (Rerun's viewer would
+otherwise send usage analytics)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.ports import free_port
+from tests.repo import REPO
+from video_policy_ros.preflight.processes import log_tails, node_process, robot_ip_for_this_process, start_module, stop
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+try:
+    import selenium  # noqa: F401
+except ImportError:
+    selenium = None
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER and selenium),
+    reason="needs headless Chromium: apt-get install chromium chromium-driver, and pip install selenium (make install does both)")]
+
+WINDOW = (1280, 800)
+CAMERAS = ("front", "wrist")
+PAGE_TIMEOUT_S = 120.0
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={WINDOW[0]},{WINDOW[1]}",
+                 "--enable-unsafe-swiftshader", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def screenshot(driver, path: Path) -> np.ndarray:
+    import imageio.v3 as iio
+
+    driver.save_screenshot(str(path))
+    return iio.imread(path)[..., :3]
+
+
+def panes(image: np.ndarray, camera: str) -> dict[str, np.ndarray]:
+    """The middle of the camera's pane and of its predicted pane. The view's layout (operator_view.blueprint):
+    below the title bar, the top 3/5 hold each camera beside its prediction, left to right."""
+    height, width = image.shape[:2]
+    top, bottom = 0.05 * height + 40, 0.05 * height + 0.6 * (0.9 * height)
+    pane_w = width / (2 * len(CAMERAS))
+    index = CAMERAS.index(camera)
+    middle = slice(int(top + 0.35 * (bottom - top)), int(top + 0.75 * (bottom - top)))
+    return {kind: image[middle, int((2 * index + k + 0.2) * pane_w):int((2 * index + k + 0.8) * pane_w)]
+            for k, kind in enumerate(("camera", "predicted"))}
+
+
+def showing_pictures(region: np.ndarray) -> bool:
+    """Not a blank pane ("No data available." on the viewer's background): most pixels are neither the
+    background nor text, and they vary like an image."""
+    off_background = np.abs(region.astype(int) - 255).sum(axis=2) > 30  # the viewer's light theme: white
+    return off_background.mean() > 0.6 and region.std() > 8.0
+
+
+def wait_for_pictures(driver, folder: Path, name: str) -> np.ndarray:
+    deadline = time.monotonic() + PAGE_TIMEOUT_S
+    while True:
+        shot = screenshot(driver, folder / f"{name}.png")
+        regions = panes(shot, "front")
+        if all(showing_pictures(r) for r in regions.values()):
+            return shot
+        if time.monotonic() > deadline:
+            pytest.fail(f"{name}: camera pane {'shows' if showing_pictures(regions['camera']) else 'is blank'}, predicted "
+                        f"pane {'shows' if showing_pictures(regions['predicted']) else 'is blank'} after "
+                        f"{PAGE_TIMEOUT_S:.0f} s; screenshot {folder / f'{name}.png'}")
+        time.sleep(2.0)
+
+
+def view_address(log: Path, process, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(r"^view: (http://\S+)$", log.read_text(), re.M)
+        if found:
+            return found.group(1)
+        assert process.poll() is None, f"the view exited {process.returncode}: {log.read_text()[-2000:]}"
+        time.sleep(0.5)
+    pytest.fail(f"the view printed no address in {timeout:.0f} s: {log.read_text()[-2000:]}")
+
+
+def test_the_view_shows_each_camera_beside_its_prediction_live_and_from_the_bag(tmp_path, browser):
+    bags = tmp_path / "bags"
+    processes = {
+        "recorder": node_process("recorder", {"output_dir": bags}, tmp_path / "recorder.log"),
+        "view": start_module("video_policy_ros.cli", ["view", "--port", str(free_port()), "--grpc-port", str(free_port())],
+                             tmp_path / "view.log"),
+        "run": start_module("video_policy_ros.cli", [
+            "run", "--policy", "video_policy", "--model", str(REPO / "models" / "video_policy_tiny"), "--num-steps", "3",
+            "--guidance", "1", "--seed", "3", "--timeout", "40", "--robot-ip", robot_ip_for_this_process(),
+            "--output-dir", str(tmp_path)], tmp_path / "run.log"),
+    }
+    try:
+        browser.get(view_address(tmp_path / "view.log", processes["view"]))
+        first = wait_for_pictures(browser, tmp_path, "live_1")
+        time.sleep(6.0)
+        second = screenshot(browser, tmp_path / "live_2.png")
+        for kind in ("camera", "predicted"):
+            change = np.abs(panes(first, "front")[kind].astype(int) - panes(second, "front")[kind].astype(int)).mean()
+            assert change > 1.0, f"the {kind} pane did not change in 6 s (mean change {change:.2f}); {tmp_path}/live_*.png"
+        assert processes["run"].wait(timeout=120) in (0, 1), log_tails(tmp_path, ("run",))
+    except BaseException:
+        print(log_tails(tmp_path, tuple(processes)))
+        raise
+    finally:
+        for process in processes.values():
+            stop(process)
+    (bag,) = [p for p in bags.iterdir() if p.is_dir() and p.name != "discarded"]
+
+    replay = start_module("video_policy_ros.cli", ["view", "--bag", str(bag), "--port", str(free_port()),
+                                                   "--grpc-port", str(free_port())], tmp_path / "view_bag.log")
+    try:
+        browser.get(view_address(tmp_path / "view_bag.log", replay))
+        wait_for_pictures(browser, tmp_path, "bag")
+        assert re.search(r"^\d+ messages, [\d.]+ s of ", (tmp_path / "view_bag.log").read_text(), re.M)
+    finally:
+        stop(replay)
+    assert replay.returncode == 0, (tmp_path / "view_bag.log").read_text()[-2000:]
+    print(f"screenshots: {tmp_path}/live_1.png, live_2.png, bag.png")
