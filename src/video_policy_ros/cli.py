@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train-bc": ("video_policy_ros.model.bc_train", "train the behaviour-cloning baseline (small CNN + MLP head)"),
     "dagger": ("video_policy_ros.sim.dagger", "a learned policy drives sim episodes, the scripted expert labels them"),
     "preflight": ("video_policy_ros.preflight.command", "fault-injection checks of your controller + inference config on the sim twin"),
+    "discovery-server": ("video_policy_ros.nodes.discovery", "Fast DDS discovery server, for a graph across hosts without multicast"),
 }
 
 

@@ -135,6 +135,8 @@ class ControllerNode(StackNode):
             "gripper": gripper_fault or "ok",
             "divergence": "" if watchdog.last_divergence is None else f"{watchdog.last_divergence:.4g}",
             "speed_scale": f"{watchdog.speed_scale:g}",
+            # With the cameras on this PC: the inference latency; a negative value means another clock stamped it.
+            "chunk_age_ms": "" if watchdog.last_chunk_age is None else f"{watchdog.last_chunk_age * 1e3:.0f}",
             **dict(sorted(self.loop.counters().items())),
         }
         status = conv.diagnostic_status("controller", self.config.robot_ip, level, message, values)

@@ -19,15 +19,17 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
 
 from video_policy_ros.config import RecorderConfig
-from video_policy_ros.data.image_codec import compressed_format, encode_rgb
+from video_policy_ros.data.image_codec import compressed_format
 from video_policy_ros.data.events import EVENTS_TOPIC, parse_event
 from video_policy_ros.data.recording import EpisodeRecorder
 from video_policy_ros.errors import StackError
@@ -44,6 +46,10 @@ RAW_TOPICS = {
     "/joint_states": (JointState, "sensor_msgs/msg/JointState", STATE_QOS),
     "/ee_pose": (PoseStamped, "geometry_msgs/msg/PoseStamped", STATE_QOS),
     "/controller/command": (TwistStamped, "geometry_msgs/msg/TwistStamped", STATE_QOS),
+    # what the policy asked for and what every node said: `video-policy view --bag` shows them
+    "/policy/action_chunk": (MultiDOFJointTrajectory, "trajectory_msgs/msg/MultiDOFJointTrajectory", 10),
+    "/policy/gripper_chunk": (JointTrajectory, "trajectory_msgs/msg/JointTrajectory", 10),
+    "/diagnostics": (DiagnosticArray, "diagnostic_msgs/msg/DiagnosticArray", 10),
 }
 
 KEYS = {"s": "start", "e": "stop", "y": "success", "n": "failure", "d": "discard"}
@@ -52,9 +58,9 @@ KEY_HELP = "keys: s start, e stop (end), y success, n failure, d discard, q quit
 
 def compress_image(msg: Image, camera: str, encoding: str, jpeg_quality: int) -> CompressedImage:
     """rgb8/bgr8 Image → CompressedImage; raises conversions.MessageError for other images."""
-    image = conv.frame_from_msg(camera, msg).image
-    return CompressedImage(header=msg.header, format=compressed_format(msg.encoding, encoding),
-                           data=encode_rgb(image, encoding, jpeg_quality))
+    compressed = conv.compressed_image_msg(conv.frame_from_msg(camera, msg), encoding, jpeg_quality)
+    compressed.header, compressed.format = msg.header, compressed_format(msg.encoding, encoding)
+    return compressed
 
 
 class RecorderNode(StackNode):
