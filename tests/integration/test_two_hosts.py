@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tests.launch.launching import Launch
-from video_policy_ros.config import ControllerConfig
+from video_policy_ros.config import ControllerConfig, PreflightConfig
 from video_policy_ros.data.bag_reader import read_bag
 
 ROBOT_ADDRESS, INFERENCE_ADDRESS = "192.0.2.1", "192.0.2.2"
@@ -216,16 +216,20 @@ def test_a_5_s_partition_halts_the_arm_on_silence_and_the_graph_resumes(tmp_path
     assert not np.any((chunks > down + 0.5) & (chunks < up)), "chunks crossed a link that was down"
     resumed = chunks[chunks > up]
     assert resumed.size, "no chunk after the link came back"
-    # The last chunk's plan either ended before the silence deadline (the arm holds its end) or the silence
-    # halt stopped it; either way the arm is at rest from the deadline plus braking until the link is back.
+    # The last chunk's plan either ended before the silence deadline or the silence halt stopped it (braking at
+    # the caps); from then on the arm only settles onto its last set-point: preflight's inference_crash measure.
     halts = max([int(kv.value) for _, msg in bag.topics["/diagnostics"] for status in msg.status
                  if status.name == "controller" for kv in status.values if kv.key == "silence_halts"], default=0)
-    velocities = [(ns * 1e-9, np.abs(np.asarray(msg.velocity[:7])).max()) for ns, msg in bag.topics["/joint_states"]]
-    silence = ControllerConfig().max_chunk_silence_s
-    held = [v for t, v in velocities if down + silence + 1.0 < t < up]
-    print(f"partition {PARTITION_S:.0f} s: first chunk {resumed[0] - up:.2f} s after the link came back; "
-          f"max joint speed from {silence + 1.0:.1f} s into it {max(held):.4f} rad/s; silence halts {halts}")
-    assert held and max(held) < 0.01
+    controller, site = ControllerConfig(), PreflightConfig()
+    due = down + controller.max_chunk_silence_s + controller.max_linear_speed / controller.max_linear_acceleration \
+        + site.silence_halt_margin_s
+    # Measurement stamps (the robot PC's clock, as the test's): the recorder's receive times lag under load.
+    held = np.array([[p.x, p.y, p.z] for _, msg in bag.topics["/ee_pose"] for p in [msg.pose.position]
+                     if due < msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 < up])
+    travel = float(np.linalg.norm(held - held[0], axis=1).max())
+    print(f"partition {PARTITION_S:.0f} s: first chunk {resumed[0] - up:.2f} s after the link came back; TCP travel "
+          f"from {due - down:.2f} s into it {travel * 1e3:.1f} mm; silence halts {halts}")
+    assert travel <= site.max_halt_travel_m
 
 
 def test_a_clock_offset_on_the_inference_host_is_one_clear_error(tmp_path, hosts):
