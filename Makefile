@@ -4,7 +4,8 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 ROS2_LAUNCH ?= ../shared/ros2-launch/install.sh
-APT_PACKAGES := libusb-1.0-0 libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 ffmpeg chromium chromium-driver
+APT_PACKAGES := libusb-1.0-0 libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 ffmpeg chromium chromium-driver \
+                iproute2 faketime
 # Tests and the demo keep DDS on this machine.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export MUJOCO_GL ?= egl

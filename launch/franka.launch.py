@@ -4,6 +4,8 @@
     ros2 launch video_policy_ros franka.launch.py exit_on_done:=true    # one sim episode; exit status = result
     ros2 launch video_policy_ros franka.launch.py use_sim:=false robot_ip:=172.16.0.2 \\
         policy:=video_policy model:=/path/to/checkpoint cameras:=front,wrist
+    ros2 launch video_policy_ros franka.launch.py role:=robot static_peers:=192.0.2.2 ...       # two hosts: the robot PC
+    ros2 launch video_policy_ros franka.launch.py role:=inference static_peers:=192.0.2.1 ...   # and the inference host
 
 Every node reads its YAML from <config_dir>/<node>.yaml (the same files
 ``video-policy run`` reads); the arguments below override single keys. Nodes start
@@ -38,8 +40,17 @@ ARGUMENTS = {
     "exit_on_done": ("false", "sim: end the launch when the episode ends, exit status 0 on success"),
     "output_dir": ("", "sim: where episode videos go (empty: the YAML's; relative: under the data home)"),
     "log_level": ("info", "debug, info, warn, error or fatal, for every node"),
-    "config_dir": ("", "folder with sim_world/controller/inference/camera(/view).yaml (default: installed config/)"),
+    "config_dir": ("", "folder with sim_world/controller/inference/camera(/recorder, /view).yaml (default: installed config/)"),
+    # across two hosts (README "Across machines")
+    "role": ("all", "all: every node here; robot: the robot PC's nodes (sim world or camera drivers, controller, the "
+                    "recorder with record:=true); inference: the inference node alone (the GPU host)"),
+    "record": ("false", "also run the recorder (episodes as MCAP bags, config/recorder.yaml)"),
+    "image_transport": ("raw", "raw, or compressed: the cameras also publish JPEG and the inference node reads it"),
+    "static_peers": ("", "the other host's address(es), ';'-separated: unicast discovery (ROS_STATIC_PEERS)"),
+    "discovery_server": ("", "Fast DDS discovery server(s), e.g. 192.0.2.1:11811 (ROS_DISCOVERY_SERVER)"),
 }
+ROLES = {"all": {"sim_world", "camera", "controller", "recorder", "inference"},
+         "robot": {"sim_world", "camera", "controller", "recorder"}, "inference": {"inference"}}
 
 
 class NodeDied(RuntimeError):
@@ -59,8 +70,9 @@ def _parameters(arg: dict, config_dir: str) -> dict[str, dict]:
     cameras = [c.strip() for c in arg["cameras"].split(",") if c.strip()]
     use_sim = _is_true(arg["use_sim"])
     numeric = {"num_steps": lambda v: v if v == "auto" else int(v), "guidance": float}
+    transport = arg["image_transport"]
     inference = {
-        "use_sim": use_sim, "policy": arg["policy"], "model": arg["model"], "cameras": cameras,
+        "use_sim": use_sim, "policy": arg["policy"], "model": arg["model"], "cameras": cameras, "image_transport": transport,
         **{k: cast(arg[k]) for k, cast in numeric.items() if arg[k]},
     }
     if use_sim:
@@ -72,11 +84,25 @@ def _parameters(arg: dict, config_dir: str) -> dict[str, dict]:
     if use_sim:
         nodes["sim_world"] = {
             "seed": int(arg["seed"]), "robot_ip": arg["robot_ip"], "output_dir": arg["output_dir"],
-            "exit_on_done": _is_true(arg["exit_on_done"]),
+            "exit_on_done": _is_true(arg["exit_on_done"]), "image_transport": transport,
         }
     else:
-        nodes.update({f"camera_{name}": {"name": name} for name in cameras})
-    return {name: _without_empty(values) for name, values in nodes.items()}
+        nodes.update({f"camera_{name}": {"name": name, "image_transport": transport} for name in cameras})
+    if _is_true(arg["record"]):
+        nodes["recorder"] = {}
+    if arg["role"] not in ROLES:
+        raise RuntimeError(f"role:={arg['role']}: must be one of {', '.join(ROLES)}")
+    return {name: _without_empty(values) for name, values in nodes.items() if _kind(name) in ROLES[arg["role"]]}
+
+
+def _kind(node_name: str) -> str:
+    return "camera" if node_name.startswith("camera_") else node_name
+
+
+def _discovery_env(arg: dict) -> dict[str, str]:
+    """Every node's DDS discovery: unicast to the other host, or through a discovery server."""
+    env = {"ROS_STATIC_PEERS": arg["static_peers"], "ROS_DISCOVERY_SERVER": arg["discovery_server"]}
+    return {key: value for key, value in env.items() if value}
 
 
 def _check_configs(parameters: dict[str, dict], config_dir: str) -> None:
@@ -86,7 +112,7 @@ def _check_configs(parameters: dict[str, dict], config_dir: str) -> None:
     except ImportError:  # launch runs under a Python without this package's dependencies
         return
     for name, overrides in parameters.items():
-        kind = "camera" if name.startswith("camera_") else name
+        kind = _kind(name)
         load_yaml(NODE_CONFIGS[kind], f"{config_dir}/{kind}.yaml", overrides)
 
 
@@ -159,14 +185,15 @@ def _nodes(context):
 
     ros_arguments = ["--log-level", arg["log_level"]]
     last_errors = _LastErrorLines()
-    episode_node = "sim_world" if _is_true(arg["exit_on_done"]) else None
+    episode_node = "sim_world" if _is_true(arg["exit_on_done"]) and "sim_world" in parameters else None
+    discovery = _discovery_env(arg)
     actions = []
     for name, values in parameters.items():
-        kind = "camera" if name.startswith("camera_") else name
+        kind = _kind(name)
         node = Node(
             package=PACKAGE, executable=kind, name=name, output="screen", ros_arguments=ros_arguments,
             parameters=[{"config_file": f"{config_dir}/{kind}.yaml", **values}],
-            additional_env={"MUJOCO_GL": "egl"} if kind == "sim_world" else None,
+            additional_env={**discovery, **({"MUJOCO_GL": "egl"} if kind == "sim_world" else {})} or None,
         )
         actions += [
             RegisterEventHandler(OnProcessIO(target_action=node, on_stderr=last_errors.on_stderr)),

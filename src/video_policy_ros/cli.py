@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "dagger": ("video_policy_ros.sim.dagger", "a learned policy drives sim episodes, the scripted expert labels them"),
     "preflight": ("video_policy_ros.preflight.command", "fault-injection checks of your controller + inference config on the sim twin"),
     "view": ("video_policy_ros.nodes.view_node", "the operator's browser view of the live graph, or of a bag (--bag)"),
+    "discovery-server": ("video_policy_ros.nodes.discovery", "Fast DDS discovery server, for a graph across hosts without multicast"),
 }
 
 

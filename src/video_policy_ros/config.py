@@ -98,6 +98,11 @@ class TaskConfig(_Strict):
         return self
 
 
+ImageTransport = Literal["raw", "compressed"]
+IMAGE_TRANSPORT_HELP = ("raw: sensor_msgs/Image on image_raw; compressed: also JPEG sensor_msgs/CompressedImage on "
+                        "image_raw/compressed (encoded only while subscribed), for an inference host over a network link")
+
+
 class SimWorldConfig(_Strict):
     seed: int = Field(0, description="scene layout, target and task are a function of the seed")
     robot_ip: str = Field("127.0.0.1", description="loopback address the simulated FR3 serves libfranka on")
@@ -114,6 +119,8 @@ class SimWorldConfig(_Strict):
         "(a CPU renderer is vertex-bound: ~2x faster frames, <1 grey level apart at 64x48); 0: full meshes")
     task: TaskConfig = Field(TaskConfig(), description="the episode's task and its success check")
     record_camera: str | None = Field("front", description="camera written to output_dir as mp4 (null: none)")
+    image_transport: ImageTransport = Field("raw", description=IMAGE_TRANSPORT_HELP)
+    jpeg_quality: int = Field(90, ge=1, le=100, description="image_transport compressed: JPEG quality")
     output_dir: OutputPath = Field(Path("outputs"), description="episode videos; relative to the data home")
     exit_on_done: bool = Field(False, description="stop the node when the episode ends (exit 0 on success)")
     publish_task: bool = Field(True, description="act as the operator: publish the instruction on /task")
@@ -241,6 +248,9 @@ class InferenceConfig(_Strict):
     )
     model: InputPath | None = Field(None, description="checkpoint folder for policy=video_policy or policy=bc")
     cameras: tuple[str, ...] = Field(("front", "wrist"), description="cameras the policy reads, in its order")
+    image_transport: ImageTransport = Field(
+        "raw", description="read the cameras' image_raw (raw) or their JPEG image_raw/compressed (compressed: over a "
+        "network link from the robot PC; the cameras must publish it, image_transport: compressed)")
     rate_hz: float = Field(20.0, gt=0, le=100.0, description="how often the node checks whether the next chunk is due")
     publish_predicted_video: bool = Field(True, description="video_policy: decode and publish the predicted frames")
     predicted_video_rate_hz: float = Field(
@@ -340,6 +350,8 @@ class CameraDriverConfig(_Strict):
         1.0, gt=0, le=30, description="realsense: no frame for this long means the camera is gone (then reconnect)"
     )
     reconnect_period_s: float = Field(1.0, gt=0, le=60, description="retry period while the camera is gone")
+    image_transport: ImageTransport = Field("raw", description=IMAGE_TRANSPORT_HELP)
+    jpeg_quality: int = Field(90, ge=1, le=100, description="image_transport compressed: JPEG quality")
     connect_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="a camera not found for this long after start-up stops the node (exit 2)"
     )

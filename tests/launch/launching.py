@@ -61,13 +61,15 @@ class Launch:
     The launch process is reaped only in ``__exit__``, after whatever is left of its group has
     been killed: every signal goes to this launch's own processes, never to a reused pid."""
 
-    def __init__(self, tmp_path: Path, *arguments: str):
-        self.home, self.cwd, self.log = tmp_path / "home", tmp_path / "cwd", tmp_path / "launch.log"
+    def __init__(self, tmp_path: Path, *arguments: str, prefix: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                 name: str = "launch"):
+        """``prefix``: what the command runs under (e.g. ``ip netns exec NS``); ``env``: added to its environment."""
+        self.home, self.cwd, self.log = tmp_path / "home", tmp_path / "cwd", tmp_path / f"{name}.log"
         self.cwd.mkdir(parents=True, exist_ok=True)
         if not any(a.startswith("robot_ip:=") for a in arguments):  # parallel test runs never share a robot
             arguments = (*arguments, f"robot_ip:={robot_ip_for_this_process()}")
-        self.arguments = arguments
-        self.env = environment(self.home, tmp_path / "ros_log")
+        self.arguments, self.prefix = arguments, prefix
+        self.env = {**environment(self.home, tmp_path / "ros_log"), **(env or {})}
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "Launch":
@@ -77,7 +79,7 @@ class Launch:
         self.inherited = (f"SIGINT {signal.getsignal(signal.SIGINT)}, blocked {sorted(signal.pthread_sigmask(signal.SIG_BLOCK, []))}"
                           f" in thread {threading.current_thread().name}")
         self.process = subprocess.Popen(
-            [str(ROS2), "launch", "video_policy_ros", "franka.launch.py", *self.arguments],
+            [*self.prefix, str(ROS2), "launch", "video_policy_ros", "franka.launch.py", *self.arguments],
             stdout=self.log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=self.env, cwd=self.cwd, start_new_session=True, preexec_fn=_as_from_a_terminal,
         )

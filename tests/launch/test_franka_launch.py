@@ -39,7 +39,8 @@ def contract_topics(cameras: list[str]) -> dict[tuple[str, str], bool]:
 def test_launch_arguments_cover_the_knobs_users_turn():
     out = ros2("launch", "video_policy_ros", "franka.launch.py", "--show-args").stdout
     for argument in ("use_sim", "robot_ip", "policy", "model", "cameras", "num_steps", "guidance", "rviz", "view",
-                     "view_port", "seed", "exit_on_done", "output_dir", "log_level", "config_dir"):
+                     "view_port", "seed", "exit_on_done", "output_dir", "log_level", "config_dir", "role", "record",
+                     "image_transport", "static_peers", "discovery_server"):
         assert f"'{argument}'" in out, f"launch argument {argument} missing:\n{out}"
 
 

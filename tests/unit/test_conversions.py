@@ -32,6 +32,18 @@ def test_image_roundtrip_keeps_pixels_and_stamp():
     assert back.stamp == pytest.approx(123.25) and np.array_equal(back.image, image)
 
 
+def test_a_compressed_image_roundtrip_keeps_the_picture_and_stamp_and_refuses_garbage():
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[10:30, 20:40] = (200, 40, 10)  # a red block: JPEG keeps its colour and place
+    msg = conv.compressed_image_msg(CameraFrame("front", 7.5, image), "jpeg", 90)
+    assert msg.format == "rgb8; jpeg compressed bgr8" and msg.header.frame_id == "front_color_optical_frame"
+    back = conv.frame_from_compressed_msg("front", msg)
+    assert back.stamp == pytest.approx(7.5) and np.abs(back.image.astype(int) - image).mean() < 3
+    msg.data = b"not a jpeg"
+    with pytest.raises(conv.MessageError, match="image_raw/compressed: rgb8; jpeg compressed bgr8 does not decode"):
+        conv.frame_from_compressed_msg("front", msg)
+
+
 def test_bgr_is_converted_and_garbage_refused():
     msg = conv.image_to_msg(CameraFrame("front", 1.0, np.tile(np.array([1, 2, 3], np.uint8), (2, 2, 1))))
     msg.encoding = "bgr8"

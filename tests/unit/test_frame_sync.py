@@ -78,3 +78,24 @@ def test_statistics_are_diagnostic_strings_in_milliseconds():
 def test_a_negative_tolerance_is_refused():
     with pytest.raises(ValueError, match="sync_tolerance_s"):
         ObservationAssembler(("front",), max_age_s=0.5, sync_tolerance_s=-0.1)
+
+
+@pytest.mark.parametrize("offset, said", [(-2.0, "stamped 2.00 s ahead of this host's clock"),
+                                          (1.5, "stamped 1.50 s behind this host's clock")])
+def test_frames_that_arrive_in_time_with_impossible_stamps_name_the_clocks(offset, said):
+    """Frames stamped by a robot PC whose clock is 2 s ahead of (or 1.5 s behind) this host's."""
+    a = ready()
+    for camera in ("front", "wrist"):
+        a.add_frame(frame(camera, 99.96 - offset), received_at=99.96)
+    observation, problem = a.build(100.0)
+    assert observation is None and problem.startswith("clock offset: camera 'front'") and said in problem
+    assert "synchronise them (chrony or PTP" in problem
+    assert a.clock_offsets()["wrist"] == pytest.approx(offset)
+
+
+def test_frames_that_stopped_arriving_are_too_old_not_a_clock_problem():
+    a = ready()
+    for camera in ("front", "wrist"):
+        a.add_frame(frame(camera, 98.0), received_at=98.01)
+    observation, problem = a.build(100.0)
+    assert observation is None and "camera image(s) too old" in problem and "clock" not in problem

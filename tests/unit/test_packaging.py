@@ -102,3 +102,19 @@ def test_installed_command_finds_its_installed_config(tmp_path):
     )
     # Getting as far as validating --model means every YAML was found and loaded.
     assert result.returncode == 2 and "model checkpoint folder not found" in result.stderr, result.stderr[-2000:]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None,
+                    reason="launch/launch_ros are not installable from pip; this runs where ROS 2 is installed")
+@pytest.mark.parametrize("role, nodes", [("all", {"sim_world", "controller", "inference", "recorder"}),
+                                         ("robot", {"sim_world", "controller", "recorder"}), ("inference", {"inference"})])
+def test_each_role_starts_its_side_of_the_graph(role, nodes):
+    spec = importlib.util.spec_from_file_location("franka_launch", REPO / "launch/franka.launch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    arguments = {name: default for name, (default, _) in module.ARGUMENTS.items()}
+    parameters = module._parameters({**arguments, "role": role, "record": "true", "image_transport": "compressed"}, "cfg")
+    assert set(parameters) == nodes
+    assert all(parameters[n]["image_transport"] == "compressed" for n in nodes & {"sim_world", "inference"})
+    with pytest.raises(RuntimeError, match="role:=gpu: must be one of all, robot, inference"):
+        module._parameters({**arguments, "role": "gpu"}, "cfg")

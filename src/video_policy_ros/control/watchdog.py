@@ -128,6 +128,7 @@ class Watchdog:
     guard: DivergenceGuard = field(default_factory=DivergenceGuard)
     speed_scale: float = 1.0  # on the TCP speed caps; below 1 while the divergence guard slows the arm
     last_divergence: float | None = None
+    last_chunk_age: float | None = None  # s from a chunk's stamp to its arrival: latency plus any clock offset
     _diverged: int = 0  # predictions in a row above the guard's threshold
 
     def __post_init__(self) -> None:
@@ -168,11 +169,13 @@ class Watchdog:
         norms = np.linalg.norm(chunk.poses[:, 3:], axis=1)
         if np.any(np.abs(norms - 1.0) > 1e-3):
             raise self.reject("bad_quaternion", f"orientations are not unit quaternions (norms {norms.min():.3f}..{norms.max():.3f})")
-        age = now - chunk.stamp
+        age = self.last_chunk_age = now - chunk.stamp
         if age > lim.max_chunk_age:
             raise self.reject("too_old", f"chunk is {age:.2f} s old (max_chunk_age_s {lim.max_chunk_age})")
         if -age > lim.max_future_stamp:
-            raise self.reject("future_stamp", f"chunk is stamped {-age:.2f} s in the future; are the clocks synchronised?")
+            raise self.reject("future_stamp", f"chunk is stamped {-age:.2f} s ahead of this controller's clock: the clock "
+                              "of the host that stamped its observation (where the cameras run) is ahead of the robot "
+                              "PC's; synchronise them (chrony or PTP, README 'Across machines')")
         # How far each point lies outside the box (<= 0 inside): a policy that aims a few mm below the floor
         # gets the floor; one that aims far outside is wrong, and none of its chunk is trusted.
         beyond = np.maximum(lim.workspace_min - chunk.poses[:, :3], chunk.poses[:, :3] - lim.workspace_max).max(axis=1)

@@ -24,6 +24,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from video_policy_ros.config import CameraDriverConfig
 from video_policy_ros.errors import StackError
 from video_policy_ros.nodes import conversions as conv
+from video_policy_ros.nodes.camera_topics import CameraTopics
 from video_policy_ros.nodes.base import StackNode
 from video_policy_ros.nodes.params import load_node_config, run_node
 from video_policy_ros.nodes.qos import LATCHED_QOS
@@ -40,14 +41,12 @@ class CameraNode(StackNode):
         self.config = config or load_node_config(self, "camera", CameraDriverConfig)
         c = self.config
         topic = f"/cameras/{c.name}"
-        self._image_pub = self.create_publisher(Image, f"{topic}/image_raw", qos_profile_sensor_data)
-        self._info_pub = self.create_publisher(CameraInfo, f"{topic}/camera_info", qos_profile_sensor_data)
+        self._topics = CameraTopics(self, c.name, c.image_transport, c.jpeg_quality)
         self._depth_pub = (
             self.create_publisher(Image, f"{topic}/aligned_depth_to_color/image_raw", qos_profile_sensor_data) if c.depth else None
         )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.camera = build_camera(c)
-        self._info: CameraInfo | None = None  # from the device's intrinsics, once it has been opened
         self._fatal: StackError | None = None
         self._publish_pose()
         self._problem: str | None = None
@@ -83,8 +82,8 @@ class CameraNode(StackNode):
                     if not connected:
                         self.camera.connect()
                         connected = True
-                        if self._info is None:
-                            self._info = self._camera_info()
+                        if self._topics.info is None:  # from the device's intrinsics, once it has been opened
+                            self._topics.info = self._camera_info()
                     frame = self.camera.read()
                 except StackError as exc:
                     if not isinstance(exc, CameraError):  # e.g. a calibration file that does not fit: no retry helps
@@ -102,9 +101,7 @@ class CameraNode(StackNode):
             self.camera.disconnect()
 
     def _publish_frame(self, frame: CameraFrame) -> None:
-        self._image_pub.publish(conv.image_to_msg(frame))
-        self._info.header.stamp = conv.to_time(frame.stamp)
-        self._info_pub.publish(self._info)
+        self._topics.publish(frame)
         depth = self.camera.depth()
         if self._depth_pub is not None and depth is not None:
             self._depth_pub.publish(conv.depth_to_msg(depth))
@@ -126,7 +123,7 @@ class CameraNode(StackNode):
         if self._fatal is not None:
             raise self._fatal  # run_node prints it as one "error:" line and exits 2
         waited = time.monotonic() - self._started
-        if self._info is None and self._problem and waited > self.config.connect_timeout_s:
+        if self._topics.info is None and self._problem and waited > self.config.connect_timeout_s:
             raise CameraError(f"{self._problem} (gave up after connect_timeout_s = {self.config.connect_timeout_s:g} s)")
         with self._diag_lock:
             now = time.monotonic()

@@ -137,6 +137,8 @@ class ControllerNode(StackNode):
             "speed_scale": f"{watchdog.speed_scale:g}",
             "limits": watchdog.limits_in_force(),
             "workspace_m": ",".join(f"{v:g}" for v in (*watchdog.limits.workspace_min, *watchdog.limits.workspace_max)),
+            # With the cameras on this PC: the inference latency; a negative value means another clock stamped it.
+            "chunk_age_ms": "" if watchdog.last_chunk_age is None else f"{watchdog.last_chunk_age * 1e3:.0f}",
             **dict(sorted(self.loop.counters().items())),
         }
         status = conv.diagnostic_status("controller", self.config.robot_ip, level, message, values)

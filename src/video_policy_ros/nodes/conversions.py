@@ -8,7 +8,7 @@ import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, Transform, TwistStamped
-from sensor_msgs.msg import CameraInfo, Image, JointState
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint, MultiDOFJointTrajectory, MultiDOFJointTrajectoryPoint
 from visualization_msgs.msg import Marker, MarkerArray
@@ -98,6 +98,23 @@ def frame_from_msg(camera: str, msg: Image) -> CameraFrame:
     if msg.encoding == "bgr8":
         image = image[..., ::-1]
     return CameraFrame(camera, from_time(msg.header.stamp), np.ascontiguousarray(image))
+
+
+def compressed_image_msg(frame: CameraFrame, encoding: str, jpeg_quality: int) -> CompressedImage:
+    """A frame → sensor_msgs/CompressedImage (JPEG/PNG, image_transport's ``format``)."""
+    from video_policy_ros.data.image_codec import compressed_format, encode_rgb
+
+    return CompressedImage(header=header(frame.stamp, camera_frame_id(frame.camera)),
+                           format=compressed_format("rgb8", encoding), data=encode_rgb(frame.image, encoding, jpeg_quality))
+
+
+def frame_from_compressed_msg(camera: str, msg: CompressedImage) -> CameraFrame:
+    from video_policy_ros.data.image_codec import decode_to_rgb
+
+    image = decode_to_rgb(bytes(msg.data))
+    if image is None:
+        raise MessageError(f"/cameras/{camera}/image_raw/compressed: {msg.format or 'the data'} does not decode")
+    return CameraFrame(camera, from_time(msg.header.stamp), image)
 
 
 def camera_info_msg(camera: str, stamp: float, width: int, height: int, k: np.ndarray, d: list[float] | None = None) -> CameraInfo:

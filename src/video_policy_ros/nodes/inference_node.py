@@ -12,7 +12,7 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float32, String
 from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
 from visualization_msgs.msg import MarkerArray
@@ -24,7 +24,7 @@ from video_policy_ros.nodes.params import load_node_config, run_node
 from video_policy_ros.nodes.qos import TASK_QOS
 from video_policy_ros.policies import build_policy
 from video_policy_ros.runtime.divergence import DivergenceMonitor
-from video_policy_ros.runtime.observation import ObservationAssembler
+from video_policy_ros.runtime.observation import CLOCK_PROBLEM, ObservationAssembler
 from video_policy_ros.runtime.realtime import ChunkerSettings, RealtimeChunker, warmup_observation
 from video_policy_ros.runtime.visualization import filmstrip
 from video_policy_ros.types import CameraFrame, PolicyOutput
@@ -55,10 +55,13 @@ class InferenceNode(StackNode):
         self._divergence = DivergenceMonitor(self.policy.predicted_frame_size) if self._frame_period_s else None
         self._divergence_pub = self.create_publisher(Float32, "/policy/divergence", 10)
         self._last_divergence: float | None = None
+        compressed = c.image_transport == "compressed"
         for cam in c.cameras:
             self.create_subscription(
-                Image, f"/cameras/{cam}/image_raw", lambda msg, cam=cam: self._on_image(cam, msg), qos_profile_sensor_data
+                CompressedImage if compressed else Image, f"/cameras/{cam}/image_raw{'/compressed' if compressed else ''}",
+                lambda msg, cam=cam: self._on_image(cam, msg), qos_profile_sensor_data
             )
+        self._clock_problem_logged = False
         self.create_subscription(PoseStamped, "/ee_pose", self._on_pose, 10)
         self.create_subscription(JointState, "/joint_states", self._on_joints, 10)
         self.create_subscription(String, "/task", self._on_task, TASK_QOS)
@@ -78,10 +81,11 @@ class InferenceNode(StackNode):
 
     # ---------------------------------------------------------------- inputs
 
-    def _on_image(self, camera: str, msg: Image) -> None:
+    def _on_image(self, camera: str, msg: Image | CompressedImage) -> None:
+        received = time.time()
         try:
-            frame = conv.frame_from_msg(camera, msg)
-            self.assembler.add_frame(frame)
+            frame = (conv.frame_from_compressed_msg if isinstance(msg, CompressedImage) else conv.frame_from_msg)(camera, msg)
+            self.assembler.add_frame(frame, received_at=received)
         except conv.MessageError as exc:
             self.get_logger().error(str(exc), throttle_duration_sec=5.0)
             return
@@ -116,8 +120,13 @@ class InferenceNode(StackNode):
 
     def _tick(self) -> None:
         self.chunker.tick(self.assembler.build)
-        if self.chunker.health.input_problem:
-            self.get_logger().warning(f"waiting for input: {self.chunker.health.input_problem}", throttle_duration_sec=5.0)
+        problem = self.chunker.health.input_problem
+        clock_problem = bool(problem) and problem.startswith(CLOCK_PROBLEM)
+        if clock_problem and not self._clock_problem_logged:  # one error line, not a warning every 5 s
+            self.get_logger().error(problem)
+        elif problem and not clock_problem:
+            self.get_logger().warning(f"waiting for input: {problem}", throttle_duration_sec=5.0)
+        self._clock_problem_logged = clock_problem
 
     # ---------------------------------------------------------------- outputs (worker threads)
 
@@ -143,7 +152,8 @@ class InferenceNode(StackNode):
 
     def _publish_diagnostics(self) -> None:
         level, message, values = self.chunker.status()
-        values = {**values, **self.assembler.sync_statistics().as_diagnostic_values()}
+        values = {**values, **self.assembler.sync_statistics().as_diagnostic_values(),
+                  **{f"{cam}_arrival_minus_stamp_ms": f"{offset * 1e3:.1f}" for cam, offset in self.assembler.clock_offsets().items()}}
         if self._last_divergence is not None:
             values["divergence"] = f"{self._last_divergence:.4g}"
         if self._frame_period_s:  # how to read the filmstrips on /policy/predicted_video/<name>

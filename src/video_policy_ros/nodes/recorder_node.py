@@ -31,7 +31,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory
 
 from video_policy_ros.config import RecorderConfig
-from video_policy_ros.data.image_codec import compressed_format, encode_rgb
+from video_policy_ros.data.image_codec import compressed_format
 from video_policy_ros.data.events import EVENTS_TOPIC, parse_event
 from video_policy_ros.data.recording import EpisodeRecorder
 from video_policy_ros.errors import StackError
@@ -60,9 +60,9 @@ KEY_HELP = "keys: s start, e stop (end), y success, n failure, d discard, q quit
 
 def compress_image(msg: Image, camera: str, encoding: str, jpeg_quality: int) -> CompressedImage:
     """rgb8/bgr8 Image → CompressedImage; raises conversions.MessageError for other images."""
-    image = conv.frame_from_msg(camera, msg).image
-    return CompressedImage(header=msg.header, format=compressed_format(msg.encoding, encoding),
-                           data=encode_rgb(image, encoding, jpeg_quality))
+    compressed = conv.compressed_image_msg(conv.frame_from_msg(camera, msg), encoding, jpeg_quality)
+    compressed.header, compressed.format = msg.header, compressed_format(msg.encoding, encoding)
+    return compressed
 
 
 class RecorderNode(StackNode):

@@ -13,9 +13,7 @@ import time
 os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering; must precede the mujoco import
 
 from video_policy_ros.nodes.base import StackNode  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
 
@@ -23,6 +21,7 @@ from video_policy_ros.config import SimWorldConfig  # noqa: E402
 from video_policy_ros.data.events import EVENTS_TOPIC, make_event  # noqa: E402
 from video_policy_ros.data.video import VideoRecorder  # noqa: E402
 from video_policy_ros.nodes import conversions as conv  # noqa: E402
+from video_policy_ros.nodes.camera_topics import CameraTopics  # noqa: E402
 from video_policy_ros.nodes.params import load_node_config, run_node  # noqa: E402
 from video_policy_ros.nodes.qos import EVENTS_QOS, TASK_QOS  # noqa: E402
 from video_policy_ros.sim.scene import camera_intrinsics  # noqa: E402
@@ -34,19 +33,11 @@ class SimWorldNode(StackNode):
     def __init__(self, config: SimWorldConfig | None = None, **node_kwargs):
         super().__init__("sim_world", **node_kwargs)
         self.config = config or load_node_config(self, "sim_world", SimWorldConfig)
-        self._image_pubs = {
-            c.name: self.create_publisher(Image, f"/cameras/{c.name}/image_raw", qos_profile_sensor_data)
-            for c in self.config.cameras
-        }
-        self._info_pubs = {
-            c.name: self.create_publisher(CameraInfo, f"/cameras/{c.name}/camera_info", qos_profile_sensor_data)
-            for c in self.config.cameras
-        }
+        self._topics = {c.name: CameraTopics(self, c.name, self.config.image_transport, self.config.jpeg_quality)
+                        for c in self.config.cameras}
+        for c in self.config.cameras:
+            self._topics[c.name].info = conv.camera_info_msg(c.name, 0.0, c.width, c.height, camera_intrinsics(c))
         self._cameras = {c.name: c for c in self.config.cameras}
-        # Built once per camera; only the stamp changes per frame.
-        self._infos = {
-            c.name: conv.camera_info_msg(c.name, 0.0, c.width, c.height, camera_intrinsics(c)) for c in self.config.cameras
-        }
         self._frame_counts = {c.name: 0 for c in self.config.cameras}
         self._task_pub = self.create_publisher(String, "/task", TASK_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -74,10 +65,7 @@ class SimWorldNode(StackNode):
     def _publish_frame(self, frame: CameraFrame) -> None:  # render thread
         if not self.context.ok():  # shutting down: the render thread outlives the context briefly
             return
-        self._image_pubs[frame.camera].publish(conv.image_to_msg(frame))
-        info = self._infos[frame.camera]
-        info.header.stamp = conv.to_time(frame.stamp)
-        self._info_pubs[frame.camera].publish(info)
+        self._topics[frame.camera].publish(frame)
         self._frame_counts[frame.camera] += 1
         if self._recorder is not None and frame.camera == self.config.record_camera:
             self._recorder.add(frame.image)

@@ -18,11 +18,16 @@ from video_policy_ros.types import CameraFrame, Observation
 
 DEFAULT_SYNC_TOLERANCE_S = 0.05
 HISTORY_FRAMES = 16  # per camera: ~0.5 s at 30 fps, as old as an observation may be by default
+# A frame stamped this far ahead of our clock, or one that arrived within max_age_s but whose stamp is
+# older than that, was stamped by another clock: the host that stamps the cameras is not in sync with this one.
+CLOCK_AHEAD_TOLERANCE_S = 0.05
+CLOCK_PROBLEM = "clock offset:"
 
 
 @dataclass
 class _Received:
     frame: CameraFrame
+    at: float | None  # this host's clock when it arrived (None: not known, nothing judged from it)
     matched: bool = False  # had a partner within tolerance from every other camera
 
 
@@ -84,12 +89,12 @@ class ObservationAssembler:
 
     # ---------------------------------------------------------------- inputs
 
-    def add_frame(self, frame: CameraFrame) -> None:
+    def add_frame(self, frame: CameraFrame, received_at: float | None = None) -> None:
         with self._lock:
             history = self._history[frame.camera]
             if len(history) == history.maxlen and not history[0].matched:
                 self._dropped += 1
-            received = _Received(frame)
+            received = _Received(frame, received_at)
             history.append(received)
             partners = [self._nearest(c, frame.stamp) for c in self.cameras if c != frame.camera]
             if frame.camera in self.cameras and all(p is not None for p in partners):
@@ -120,6 +125,9 @@ class ObservationAssembler:
             if missing:
                 return None, f"no image yet from camera(s) {missing}"
             newest = {c: self._history[c][-1].frame for c in self.cameras}
+            problem = self._clock_offset(now)
+            if problem:
+                return None, problem
             problem = self._too_old(newest, now, "camera image(s) too old")
             if problem:
                 return None, f"{problem}: camera stalled or disconnected?"
@@ -149,6 +157,27 @@ class ObservationAssembler:
             return FrameSyncStats(
                 self.sync_tolerance_s, self._assembled, self._rejected, self._dropped, self._lag, self._skew, self._max_skew
             )
+
+    def clock_offsets(self) -> dict[str, float]:
+        """Per camera: arrival minus stamp of its newest frame (transport latency plus the offset between
+        the clock that stamps it and this host's), for /diagnostics."""
+        with self._lock:
+            return {c: h[-1].at - h[-1].frame.stamp for c, h in self._history.items() if h and h[-1].at is not None}
+
+    def _clock_offset(self, now: float) -> str:
+        """A clock problem, said as one: frames that arrive in time but carry stamps that cannot be right."""
+        for camera in self.cameras:
+            newest = self._history[camera][-1]
+            if newest.at is None:
+                continue
+            offset = newest.at - newest.frame.stamp
+            arrived_in_time = now - newest.at <= self.max_age_s
+            if offset < -CLOCK_AHEAD_TOLERANCE_S or (arrived_in_time and offset > self.max_age_s):
+                when = f"{-offset:.2f} s ahead of" if offset < 0 else f"{offset:.2f} s behind"
+                return (f"{CLOCK_PROBLEM} camera '{camera}' frames arrive in time but are stamped {when} this host's "
+                        "clock; the clock of the host that stamps them (the robot PC) and this host's clock differ: "
+                        "synchronise them (chrony or PTP, README 'Across machines')")
+        return ""
 
     def _too_old(self, frames: dict[str, CameraFrame], now: float, what: str) -> str:
         stale = {c: now - f.stamp for c, f in frames.items() if now - f.stamp > self.max_age_s}
