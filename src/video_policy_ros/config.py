@@ -257,8 +257,8 @@ class InferenceConfig(_Strict):
         1.0, gt=0, le=30.0, description="at most this many predicted videos per second are decoded and published"
     )
     num_steps: int | Literal["auto"] | None = Field(
-        None, description="video_policy: sampler steps, 1..200 (None: the checkpoint's; auto: the most, up to the "
-        "checkpoint's, that fit the execution horizon, measured at start)"
+        "auto", description="video_policy: sampler steps, 1..200 (None: the checkpoint's; auto, the default: the most, "
+        "up to the checkpoint's, that fit the execution horizon, measured at start, so that chunks arrive in time)"
     )
     guidance: float | None = Field(None, ge=1.0, le=20.0, description="video_policy: CFG scale, 1 = off (None: the checkpoint's)")
     backend: Literal["auto", "torch", "onnxruntime", "tensorrt"] = Field(
