@@ -17,7 +17,7 @@ import rerun as rr
 import rerun.blueprint as rrb
 
 TIMELINE = "stamp"
-PREDICTED_COLOR, EXECUTED_COLOR = (255, 140, 0), (40, 160, 255)
+PREDICTED_COLOR, EXECUTED_COLOR, WORKSPACE_COLOR = (255, 140, 0), (40, 160, 255), (90, 90, 90)
 LEVELS = {"ok": rr.TextLogLevel.INFO, "warn": rr.TextLogLevel.WARN, "error": rr.TextLogLevel.ERROR,
           "stale": rr.TextLogLevel.WARN}
 EYE, LOOK_AT = (1.4, -0.9, 0.8), (0.45, 0.0, 0.15)  # fr3_link0: in front of the arm, to its right, above the table
@@ -138,19 +138,22 @@ class OperatorView:
         self._controller = {**values, "level": level, "message": message}
         if values.get("workspace_m") and values["workspace_m"] != before.get("workspace_m"):
             lo, hi = np.split(np.array([float(v) for v in values["workspace_m"].split(",")]), 2)
-            self.rec.log("path/workspace", rr.Boxes3D(mins=[lo], sizes=[hi - lo], colors=[(150, 150, 150)]), static=True)
+            self.rec.log("path/workspace", rr.Boxes3D(mins=[lo], sizes=[hi - lo], colors=[WORKSPACE_COLOR]), static=True)
         rejected, last = int(values.get("chunks_rejected", 0)), values.get("last_rejection", "")
         if rejected > int(before.get("chunks_rejected", 0)) and last:
             self.rec.log("log", rr.TextLog(f"chunk rejected: {last}", level=rr.TextLogLevel.WARN))
         if message != before.get("message"):
             self.rec.log("log", rr.TextLog(f"controller: {message}", level=LEVELS.get(level, rr.TextLogLevel.INFO)))
-        rows = [("state", f"**{level}**: {message}"),
-                ("chunks", f"{values.get('chunks_accepted', 0)} accepted, {rejected} rejected"),
-                ("last rejection", last or "none"), ("last stop", values.get("last_stop") or "none"),
-                ("limits in force", values.get("limits", "")),
-                ("speed scale", values.get("speed_scale", "1")),
-                ("divergence", values.get("divergence") or "not measured"), ("control cycle", f"{values.get('cycle_ms_p50', '?')} ms p50, "
-                                                                                   f"{values.get('cycle_ms_max', '?')} ms max")]
+        rows = [
+            ("state", f"**{level}**: {message}"),
+            ("chunks", f"{values.get('chunks_accepted', 0)} accepted, {rejected} rejected"),
+            ("last rejection", last or "none"),
+            ("last stop", values.get("last_stop") or "none"),
+            ("limits in force", values.get("limits", "")),
+            ("speed scale", values.get("speed_scale", "1")),
+            ("divergence", values.get("divergence") or "not measured"),
+            ("control cycle", f"{values.get('cycle_ms_p50', '?')} ms p50, {values.get('cycle_ms_max', '?')} ms max"),
+        ]
         self.rec.log("controller/state", rr.TextDocument(_table(rows), media_type=rr.MediaType.MARKDOWN))
 
     def _inference_state(self, level: str, message: str, values: dict[str, str]) -> None:
@@ -160,11 +163,15 @@ class OperatorView:
         for key in LATENCY_KEYS:
             if _is_number(values.get(key)):
                 self.rec.log(f"latency/{key}", rr.Scalars(float(values[key])))
-        rows = [("state", f"**{level}**: {message}"), ("budget", values.get("budget", "")),
-                ("latency", f"{values.get('latency_ms_p50', '?')} ms p50, {values.get('latency_ms_p95', '?')} ms p95"),
-                ("model", f"{values.get('model_ms_p50', '?')} ms p50"),
-                ("execution horizon", f"{values.get('execute_horizon_ms', '?')} ms of a {values.get('chunk_duration_ms', '?')} ms chunk"),
-                ("chunks", values.get("chunks", "0")), ("last error", values.get("last_error", "none"))]
+        rows = [
+            ("state", f"**{level}**: {message}"),
+            ("budget", values.get("budget", "")),
+            ("latency", f"{values.get('latency_ms_p50', '?')} ms p50, {values.get('latency_ms_p95', '?')} ms p95"),
+            ("model", f"{values.get('model_ms_p50', '?')} ms p50"),
+            ("execution horizon", f"{values.get('execute_horizon_ms', '?')} ms of a {values.get('chunk_duration_ms', '?')} ms chunk"),
+            ("chunks", values.get("chunks", "0")),
+            ("last error", values.get("last_error", "none")),
+        ]
         self.rec.log("inference/budget", rr.TextDocument(_table(rows), media_type=rr.MediaType.MARKDOWN))
 
 
