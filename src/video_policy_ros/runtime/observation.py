@@ -172,11 +172,14 @@ class ObservationAssembler:
                 continue
             offset = newest.at - newest.frame.stamp
             arrived_in_time = now - newest.at <= self.max_age_s
-            if offset < -CLOCK_AHEAD_TOLERANCE_S or (arrived_in_time and offset > self.max_age_s):
-                when = f"{-offset:.2f} s ahead of" if offset < 0 else f"{offset:.2f} s behind"
-                return (f"{CLOCK_PROBLEM} camera '{camera}' frames arrive in time but are stamped {when} this host's "
-                        "clock; the clock of the host that stamps them (the robot PC) and this host's clock differ: "
-                        "synchronise them (chrony or PTP, README 'Across machines')")
+            fix = "synchronise the clocks (chrony or PTP, README 'Across machines')"
+            if offset < -CLOCK_AHEAD_TOLERANCE_S:  # no frame arrives before it was taken
+                return (f"{CLOCK_PROBLEM} camera '{camera}' frames are stamped {-offset:.2f} s ahead of this host's "
+                        f"clock: the clock of the host that stamps them (the robot PC) is ahead of this one; {fix}")
+            if arrived_in_time and offset > self.max_age_s:
+                return (f"{CLOCK_PROBLEM} camera '{camera}' frames keep arriving, each stamped {offset:.2f} s before it "
+                        f"arrives: the clock of the host that stamps them (the robot PC) is behind this host's, or the "
+                        f"link delays them that long; {fix}, or relieve the link (image_transport: compressed)")
         return ""
 
     def _too_old(self, frames: dict[str, CameraFrame], now: float, what: str) -> str:
