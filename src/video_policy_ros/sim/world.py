@@ -10,6 +10,7 @@ step would stall the protocol (libfranka: UDP receive: Timeout).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ FrameCallback = Callable[[CameraFrame], None]
 # kv * dt / inertia < 2 at 1 kHz and chatter at +-0.08 rad/s while "at rest".
 SIM_JOINT_DAMPING_GAINS = (450.0, 450.0, 350.0, 350.0, 100.0, 100.0, 60.0)
 OCCLUDER_GREY = 128  # what an occluded camera sees: a flat, mid-grey card filling the image
+STALLED_PHYSICS_WAIT_S = 0.002  # re-check for a new physics state this often when it has not stepped
 
 
 class SimWorldError(StackError):
@@ -153,6 +155,7 @@ class SimWorld:
         renderers = {c.name: mujoco.Renderer(model, c.height, c.width) for c in self.config.cameras}
         periods = {c.name: 1.0 / c.fps for c in self.config.cameras}
         due = {name: time.time() for name in renderers}
+        shown = dict.fromkeys(renderers, -math.inf)  # per camera: the physics time of its last frame
         hand_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, HAND_BODY)
         cube_ids = {c: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"cube_{c}") for c in self.layout.cube_positions}
         finger_qpos = model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, FINGER_JOINT)]
@@ -174,6 +177,12 @@ class SimWorld:
                     self._evaluate_task(data, hand_id, cube_ids, finger_qpos, snapshot.stamp)
                     task_due += task_period
                     continue
+                if snapshot.stamp <= shown[name]:
+                    # The physics has not stepped since this camera's last frame (a loaded machine starves it):
+                    # a camera takes no second picture of the same instant, so wait for the next state.
+                    due[name] = time.time() + STALLED_PHYSICS_WAIT_S
+                    continue
+                shown[name] = snapshot.stamp
                 renderer = renderers[name]
                 renderer.update_scene(data, camera=name)
                 image = renderer.render()
