@@ -429,7 +429,10 @@ class ViewConfig(_Strict):
     web_port: int = Field(9090, ge=1, le=65535, description="the page: http://<host>:<web_port>/")
     grpc_port: int = Field(9876, ge=1, le=65535, description="Rerun's log server that the page reads from")
     executed_path_s: float = Field(20.0, gt=0, le=600, description="seconds of executed TCP path drawn behind the arm")
-    pose_rate_hz: float = Field(20.0, gt=0, le=200, description="the executed path is redrawn at most this often")
+    pose_rate_hz: float = Field(10.0, gt=0, le=200, description="the executed path is redrawn at most this often")
+    camera_rate_hz: float = Field(5.0, gt=0, le=60, description="camera frames shown per second and camera, at most "
+                                  "(each with the frame predicted for its moment)")
+    jpeg_quality: int = Field(80, ge=1, le=100, description="frames go to the page as JPEG of this quality")
     memory_limit: str = Field(
         "1GiB", pattern=r"^\d+(\.\d+)?\s*(B|KiB|MiB|GiB|KB|MB|GB|%)$",
         description="log data kept for pages that connect late and for scrubbing back (oldest dropped first)"

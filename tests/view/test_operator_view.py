@@ -13,6 +13,7 @@ from rclpy.serialization import serialize_message
 
 from video_policy_ros.config import ViewConfig
 from video_policy_ros.data.bag_reader import deserialize
+from video_policy_ros.data.image_codec import decode_to_rgb
 from video_policy_ros.nodes import conversions as conv
 from video_policy_ros.nodes.view_node import ViewFeed
 from video_policy_ros.runtime.visualization import filmstrip
@@ -48,8 +49,9 @@ def component(archetype, name: str):
     return batches[name].as_arrow_array().to_pylist()[0]
 
 
-def grey(image: rr.Image) -> int:
-    return component(image, "buffer")[0]
+def grey(image: rr.EncodedImage) -> int:
+    """The grey level of a uniformly grey frame, as the page gets it (JPEG)."""
+    return int(round(decode_to_rgb(bytes(component(image, "blob"))).mean()))
 
 
 @pytest.mark.parametrize("height, width", [(12, 16), (64, 64), (200, 100)])
@@ -69,7 +71,7 @@ def test_a_filmstrip_of_other_frames_is_refused():
 
 def test_each_camera_frame_is_shown_beside_the_frame_predicted_for_its_moment():
     rec = Logged()
-    view = OperatorView(rec, ["front"])
+    view = OperatorView(rec, ["front"], camera_rate_hz=100.0)
     view.predicted_video("front", 100.0, filmstrip(frames(4)))  # before the inference node said its shape
     assert not rec.at("predicted/front")
     view.video_shape((12, 16), 0.4)
@@ -81,6 +83,18 @@ def test_each_camera_frame_is_shown_beside_the_frame_predicted_for_its_moment():
     # cover (nearest predicted moment); past the last predicted moment (101.2 + 0.2) nothing new.
     assert shown == [(100.05, 10), (100.42, 20), (100.81, 30), (101.19, 40)]
     assert len(rec.at("cameras/front")) == 8
+
+
+def test_camera_frames_go_to_the_page_at_most_at_the_configured_rate_as_jpeg():
+    rec = Logged()
+    view = OperatorView(rec, ["front", "wrist"], camera_rate_hz=5.0, jpeg_quality=80)
+    for i in range(30):  # 2 s of 15 Hz frames from each camera
+        for camera in ("front", "wrist"):
+            view.camera(camera, 100.0 + i / 15, np.full((24, 32, 3), 60, np.uint8))
+    for camera in ("front", "wrist"):
+        stamps = [stamp for stamp, _ in rec.at(f"cameras/{camera}")]
+        assert len(stamps) == 10 and np.diff(stamps).min() > 0.199, stamps
+    assert all(component(image, "media_type") == "image/jpeg" and grey(image) == 60 for _, image in rec.at("cameras/front"))
 
 
 def test_the_controllers_rejections_stops_and_limits_are_shown_once_each():

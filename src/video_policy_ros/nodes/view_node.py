@@ -89,7 +89,7 @@ def _start_view(config: ViewConfig, application: str):
     except Exception as exc:  # rerun raises RuntimeError/OSError variants for a port in use
         raise StackError(f"cannot serve the view on ports {config.web_port}/{config.grpc_port} ({exc}); "
                          "choose others with --port/--grpc-port (or web_port/grpc_port in view.yaml)") from None
-    view = OperatorView(recording, list(config.cameras), config.executed_path_s)
+    view = OperatorView(recording, list(config.cameras), config.executed_path_s, config.camera_rate_hz, config.jpeg_quality)
     return ViewFeed(view, config), page
 
 

@@ -70,9 +70,15 @@ def blueprint(cameras: list[str]) -> rrb.Blueprint:
 
 
 class OperatorView:
-    def __init__(self, recording: rr.RecordingStream, cameras: list[str], executed_path_s: float = 20.0):
+    def __init__(self, recording: rr.RecordingStream, cameras: list[str], executed_path_s: float = 20.0,
+                 camera_rate_hz: float = 5.0, jpeg_quality: int = 80):
         self.rec = recording
         self.cameras = list(cameras)
+        # A browser that renders on the CPU cannot take 2 cameras of raw RGB at 15 Hz (7 MB/s): Rerun's log
+        # server then blocks the sender. Frames go as JPEG, at most camera_rate_hz per camera.
+        self._camera_period = 1.0 / camera_rate_hz
+        self._jpeg_quality = jpeg_quality
+        self._last_camera: dict[str, float] = {}
         self._predictions: dict[str, Prediction] = {}
         self._shown: dict[str, tuple[float, int]] = {}  # camera -> (prediction stamp, frame index) on screen
         self._executed: deque[tuple[float, np.ndarray]] = deque()
@@ -87,13 +93,19 @@ class OperatorView:
     # ---------------------------------------------------------------- what the policy sees and predicts
 
     def camera(self, name: str, stamp: float, image: np.ndarray) -> None:
+        if stamp - self._last_camera.get(name, -np.inf) < self._camera_period - 1e-3:  # 1 ms: stamps' jitter
+            return
+        self._last_camera[name] = stamp
         self._at(stamp)
-        self.rec.log(f"cameras/{name}", rr.Image(image))
+        self.rec.log(f"cameras/{name}", self._image(image))
         prediction = self._predictions.get(name)
         k = prediction.index_at(stamp) if prediction else None
         if k is not None and self._shown.get(name) != (prediction.stamp, k):
             self._shown[name] = (prediction.stamp, k)
-            self.rec.log(f"predicted/{name}", rr.Image(prediction.frames[k]))
+            self.rec.log(f"predicted/{name}", self._image(prediction.frames[k]))
+
+    def _image(self, image: np.ndarray) -> rr.EncodedImage:
+        return rr.Image(image).compress(jpeg_quality=self._jpeg_quality)
 
     def predicted_video(self, name: str, stamp: float, filmstrip: np.ndarray) -> None:
         """A predicted filmstrip; it is shown once the inference node has said how many frames it holds."""
