@@ -4,8 +4,9 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 ROS2_LAUNCH ?= ../shared/ros2-launch/install.sh
-APT_PACKAGES := libusb-1.0-0 libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 ffmpeg chromium chromium-driver \
-                iproute2 faketime
+APT_PACKAGES := libusb-1.0-0 libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 ffmpeg
+# Only the tests need these: a headless browser for the view, network namespaces and a shifted clock for two hosts.
+TEST_APT_PACKAGES := chromium chromium-driver iproute2 faketime
 # Tests and the demo keep DDS on this machine.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export MUJOCO_GL ?= egl
@@ -22,12 +23,12 @@ install: $(STAMP)
 
 system-deps:
 	@if command -v apt-get >/dev/null; then \
-	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  missing=$$(for p in $(APT_PACKAGES) $(EXTRA_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	  if [ -n "$$missing" ]; then \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends $$missing; \
 	  fi; \
-	else echo "no apt-get: install $(APT_PACKAGES) (or your distribution's equivalents) yourself"; fi
+	else echo "no apt-get: install $(APT_PACKAGES) $(EXTRA_APT_PACKAGES) (or your distribution's equivalents) yourself"; fi
 
 $(STAMP): requirements.txt setup.py package.xml $(shell find src launch config rviz calibration models scripts -type f 2>/dev/null)
 	$(MAKE) system-deps
@@ -48,6 +49,7 @@ demo: install
 	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-42} $(BIN)/video-policy run --output-dir outputs
 
 test: install
+	$(MAKE) system-deps EXTRA_APT_PACKAGES="$(TEST_APT_PACKAGES)"
 	$(BIN)/python -m pytest -q
 
 bench: install
