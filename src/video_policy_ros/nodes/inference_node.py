@@ -124,9 +124,11 @@ class InferenceNode(StackNode):
         clock_problem = bool(problem) and problem.startswith(CLOCK_PROBLEM)
         if clock_problem and not self._clock_problem_logged:  # one error line, not a warning every 5 s
             self.get_logger().error(problem)
+            self._clock_problem_logged = True  # until the inputs are fine again (frames may pause in between)
         elif problem and not clock_problem:
             self.get_logger().warning(f"waiting for input: {problem}", throttle_duration_sec=5.0)
-        self._clock_problem_logged = clock_problem
+        elif not problem:
+            self._clock_problem_logged = False
 
     # ---------------------------------------------------------------- outputs (worker threads)
 
