@@ -17,15 +17,12 @@ import numpy as np
 
 from video_policy_ros.config import ViewConfig
 from video_policy_ros.errors import StackError
+from video_policy_ros.nodes import conversions as conv
 
 log = logging.getLogger(__name__)
 
 CHUNK_TOPIC, POSE_TOPIC, DIAGNOSTICS_TOPIC = "/policy/action_chunk", "/ee_pose", "/diagnostics"
 LEVEL_NAMES = {0: "ok", 1: "warn", 2: "error", 3: "stale"}
-
-
-def _seconds(stamp: Any) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 class ViewFeed:
@@ -56,21 +53,20 @@ class ViewFeed:
     def _route(self, topic: str, msg: Any) -> None:
         parts = topic.split("/")
         if parts[1] == "cameras":
-            self.view.camera(parts[2], _seconds(msg.header.stamp), self._decode(msg, topic))
+            self.view.camera(parts[2], conv.from_time(msg.header.stamp), self._decode(msg, topic))
         elif topic.startswith("/policy/predicted_video/"):
-            self.view.predicted_video(parts[3], _seconds(msg.header.stamp), self._decode(msg, topic))
+            self.view.predicted_video(parts[3], conv.from_time(msg.header.stamp), self._decode(msg, topic))
         elif topic == CHUNK_TOPIC:
-            positions = np.array([[p.transforms[0].translation.x, p.transforms[0].translation.y,
-                                   p.transforms[0].translation.z] for p in msg.points])
-            self.view.chunk(_seconds(msg.header.stamp), positions)
+            chunk = conv.chunk_from_msgs(msg, None, hold_gripper=0.0)  # the controller's reading of it
+            self.view.chunk(chunk.stamp, chunk.poses[:, :3])
         elif topic == POSE_TOPIC:
-            stamp = _seconds(msg.header.stamp)
+            stamp = conv.from_time(msg.header.stamp)
             if stamp - self._last_pose >= 1.0 / self.config.pose_rate_hz:
                 self._last_pose = stamp
                 p = msg.pose.position
                 self.view.tcp(stamp, np.array([p.x, p.y, p.z]))
         elif topic == DIAGNOSTICS_TOPIC:
-            stamp = _seconds(msg.header.stamp)
+            stamp = conv.from_time(msg.header.stamp)
             for status in msg.status:
                 level = status.level if isinstance(status.level, int) else int.from_bytes(status.level, "little")
                 self.view.diagnostics(stamp, status.name, LEVEL_NAMES.get(level, "error"), status.message,
