@@ -109,7 +109,7 @@ def observer_node(name: str):
         PoseStamped, "/ee_pose", lambda m: obs.poses.append((time.time(), conv.from_time(m.header.stamp), conv.pose_from_msg(m))), 50
     )
     def on_joint_states(m: JointState) -> None:
-        obs.joint_speeds.append((time.time(), float(np.max(np.abs(m.velocity[:7])))))
+        obs.joint_speeds.append((conv.from_time(m.header.stamp), float(np.max(np.abs(m.velocity[:7])))))
         obs.fingers.append((time.time(), float(m.position[7])))
 
     node.create_subscription(JointState, "/joint_states", on_joint_states, 50)

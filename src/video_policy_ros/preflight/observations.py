@@ -21,7 +21,8 @@ class Observations:
     """Everything the observer saw, as (receive time[, header stamp], value)."""
 
     poses: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
-    joint_speeds: list[tuple[float, float]] = field(default_factory=list)  # receive, max |joint velocity|
+    # header stamp (the robot's state time, not delivery: an observer on a loaded machine receives late)
+    joint_speeds: list[tuple[float, float]] = field(default_factory=list)  # stamp, max |joint velocity|
     fingers: list[tuple[float, float]] = field(default_factory=list)  # receive, fr3_finger_joint1 (m)
     commands: list[tuple[float, np.ndarray]] = field(default_factory=list)  # stamp, twist
     diagnostics: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)  # receive, message, values
