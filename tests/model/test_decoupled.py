@@ -51,6 +51,29 @@ def test_head_training_sees_the_video_at_the_feature_sigma_and_actions_at_their_
                             torch.zeros(b, cfg.action.horizon, 7), torch.ones(b, dtype=torch.bool), None, "joint")
 
 
+@pytest.mark.parametrize("sampler", ["joint", "decoupled"])
+def test_the_head_learns_from_the_video_only_where_its_sampler_has_it(sampler):
+    """The joint sampler denoises the video beside the actions, so its head trains on the noised true clip;
+    the decoupled sampler's one U-Net pass starts from pure noise, so its head must not see the future frames
+    in training either (it did: a signal inference never has, and chunks at chance on training episodes)."""
+    cfg = VideoPolicyConfig.tiny(cameras=("front", "wrist"), proprio=True)
+    cfg = cfg.model_copy(update={"edm": cfg.edm.model_copy(update={"sampler": sampler, "feature_sigma": 5.0})})
+    model = VideoPolicyModel(cfg)
+    b = 4
+    cond = torch.rand(b, cfg.num_frames, 12, 16, 16) - 0.5
+    text = model.encode_text(["touch the red cube"] * b)
+    actions = torch.rand(b, cfg.action.horizon, 7) * 2 - 1
+
+    def head_loss(video: torch.Tensor) -> float:
+        torch.manual_seed(0)
+        loss, _ = model.training_loss(video, cond, text, actions, torch.ones(b, dtype=torch.bool), torch.zeros(b, 7),
+                                      "head", torch.Generator().manual_seed(1))
+        return loss.item()
+
+    one_future, another = torch.randn(b, cfg.num_frames, 12, 16, 16) * 0.5, torch.randn(b, cfg.num_frames, 12, 16, 16) * 0.5
+    assert (head_loss(one_future) == head_loss(another)) == (sampler == "decoupled")
+
+
 def test_a_decoupled_head_on_a_trained_video_model_fits_two_episodes(episodes_dir, tmp_path):
     """Stage 1 (video), then a decoupled stage 2 on its frozen U-Net: the sampled chunks match the demos."""
     folder = episodes_dir(2, length=20)

@@ -44,3 +44,30 @@ def test_one_step_changes_only_the_stages_weights(episodes_dir, tmp_path, mode):
     after = load_checkpoint(out).model.state_dict()
     changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
     assert changed == PARTS[mode]
+
+
+@pytest.mark.parametrize("mode", ["video", "head", "joint"])
+def test_frozen_parts_run_as_at_inference(mode):
+    """Stage 2's frozen U-Net and text encoder run without dropout (the byte-level text encoder has 0.1), so the
+    head learns from the instruction token the policy will give it; the trained parts keep training mode,
+    also after an evaluation switched the model to eval and back."""
+    model = VideoPolicyModel(VideoPolicyConfig.tiny())
+    trained = {id(p) for g in parameter_groups(model, mode) for p in g["params"]}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in trained)
+    model.eval().train()
+    assert model.head.training == (mode != "video") and model.text_encoder.training == (mode != "head")
+    assert model.unet.training == (mode != "head")
+    with torch.no_grad():
+        tokens = [model.encode_text(["touch the red cube"]) for _ in range(2)]
+    assert torch.equal(*tokens) == (mode == "head")
+
+
+def test_a_recipe_file_gets_the_lead_camera_of_its_cameras(tmp_path):
+    """``preset: tiny`` + ``cameras: [front, wrist]``: the wrist leads, as in the preset built with those cameras."""
+    from tests.repo import REPO
+
+    recipe = VideoPolicyConfig.from_yaml(REPO / "models" / "recipes" / "sim_cpu.yaml")
+    assert recipe.cameras == ("front", "wrist") and recipe.lead_camera == "wrist"
+    (tmp_path / "front.yaml").write_text("preset: tiny\ncameras: [front]\n")
+    assert VideoPolicyConfig.from_yaml(tmp_path / "front.yaml").lead_camera == "front"

@@ -311,7 +311,12 @@ class VideoPolicyConfig(_Strict):
             return build_config(cls, data, str(path))
         if preset not in ("tiny", "paper"):
             raise ConfigError(f"{path}: preset must be 'tiny' or 'paper', got {preset!r}")
-        return build_config(cls, _deep_update(getattr(cls, preset)().model_dump(), data), str(path))
+        # the preset's camera-dependent defaults (the lead camera) follow the file's cameras; malformed
+        # cameras are left to build_config's one-line error
+        cameras = data.get("cameras")
+        named = isinstance(cameras, list) and cameras and all(isinstance(c, str) for c in cameras)
+        base = getattr(cls, preset)(**({"cameras": tuple(cameras)} if named else {}))
+        return build_config(cls, _deep_update(base.model_dump(), data), str(path))
 
 
 def _deep_update(base: dict, update: dict) -> dict:

@@ -224,6 +224,7 @@ def train(opts: TrainOptions) -> Path:
         p.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
+    model.train()  # again, now that the frozen parts are known: they run without dropout
     t = cfg.train
     if t.gradient_checkpointing and opts.mode != "head":
         model.unet.enable_gradient_checkpointing()

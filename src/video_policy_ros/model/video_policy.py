@@ -89,6 +89,17 @@ class VideoPolicyModel(nn.Module):
                 raise ValueError(f"head.feature_blocks: the U-Net has no module {name!r}")
             modules[name].register_forward_hook(self._keep_feature(name))
 
+    def train(self, mode: bool = True) -> "VideoPolicyModel":
+        """Parts whose parameters are all frozen (the U-Net and text encoder in stage 2, a frozen text tower)
+        stay as at inference, without dropout: the head must learn from the features the sampler will give it."""
+        super().train(mode)
+        if mode:
+            for module in self.modules():
+                params = list(module.parameters())
+                if module is not self and params and not any(p.requires_grad for p in params):
+                    module.eval()
+        return self
+
     def _keep_feature(self, name: str):
         def hook(module, args, output) -> None:
             # down blocks return (hidden_states, residuals), attentions (hidden_states,); the others a tensor.
@@ -217,8 +228,10 @@ class VideoPolicyModel(nn.Module):
         ``video``: video loss only; ``head``: U-Net frozen (no graph through it), action loss
         only; ``joint``: both. Conditions are dropped per sample with ``edm.cond_dropout``:
         all together (``edm.dropout: joint``) or text and concat frames independently.
-        With ``edm.sampler: decoupled`` the head learns from the video at ``edm.feature_sigma``
-        while the actions draw their own noise level, as that sampler runs it.
+        With ``edm.sampler: decoupled`` the head learns from the U-Net's pass on pure noise at
+        ``edm.feature_sigma`` while the actions draw their own noise level, as that sampler runs it: the
+        sampler cannot know the future frames, so a head trained on features of the noised true future
+        would learn from a signal that inference never has.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -239,7 +252,8 @@ class VideoPolicyModel(nn.Module):
             cond = cond * (~drop).to(cond.dtype)[:, None, None, None, None]
             proprio = None if proprio is None else proprio * (~drop).to(proprio.dtype)[:, None]
             drop = None
-        x_video = video + sigma[:, None, None, None, None] * torch.randn(video.shape, device=device, generator=generator)
+        noise = sigma[:, None, None, None, None] * torch.randn(video.shape, device=device, generator=generator)
+        x_video = noise if decoupled else video + noise
         x_action = None
         if mode != "video":
             x_action = actions + action_sigma[:, None, None] * torch.randn(actions.shape, device=device, generator=generator)
