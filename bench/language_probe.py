@@ -1,6 +1,6 @@
 """Does a checkpoint's chunk follow the colour word? Offline, on recorded episodes' states.
 
-    PYTHONPATH=src python bench/language_probe.py --policy bc --model runs/bc --data data/probe [--at 0 0.25]
+    PYTHONPATH=src python bench/language_probe.py --policy bc --model runs/bc --data data/probe [--at 0 0.25] [--guidance 1]
 
 For each episode (``episode_<seed>.npz`` from ``video-policy demos``; the seed gives the scene layout) and each
 ``--at`` fraction of its length, the policy is asked for a chunk from the recorded frames and state under the
@@ -45,11 +45,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="folder of episode_<seed>.npz (video-policy demos)")
     parser.add_argument("--at", type=float, nargs="+", default=[0.0, 0.25], help="fractions of each episode to probe")
     parser.add_argument("--num-steps", type=int, help="video_policy: sampler steps")
+    parser.add_argument("--guidance", type=float, help="video_policy: CFG scale (1 = the conditional model alone; "
+                        "default: the checkpoint's)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     policy = build_policy(InferenceConfig(policy=args.policy, model=args.model, num_steps=args.num_steps,
-                                          publish_predicted_video=False, backend="torch"))
+                                          guidance=args.guidance, publish_predicted_video=False, backend="torch"))
     rows = {"demonstrated": [], "other": []}
     files = sorted(p for p in args.data.glob("episode_*.npz") if "_as_" not in p.stem)  # not the variants
     for path in files:
