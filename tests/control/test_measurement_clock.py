@@ -25,3 +25,16 @@ def test_a_robot_clock_slower_than_real_time_is_followed_with_a_bounded_lag():
     lag = measured_at - stamped
     assert np.all(lag < 0.06), f"stamps drift {lag.max():.3f} s behind the wall clock"
     assert np.all(np.diff(stamped) > 0)
+
+
+def test_the_clock_measures_how_fast_the_robot_runs():
+    """Robot seconds per wall second, over 1 s windows: exact for a real FR3 read with jitter, 0.3 for a sim world
+    at 30 % of real time (what the controller then plans and limits on), None before the first second."""
+    rng = np.random.default_rng(0)
+    for rate in (1.0, 0.3):
+        clock = MeasurementClock()
+        period, factors = 0.005, []
+        for i in range(600):
+            clock.stamp(rate * period * i, 1000.0 + period * i + rng.uniform(0.0, 0.004))
+            factors.append(clock.time_factor)
+        assert factors[150] is None and abs(factors[-1] - rate) < 0.01 * (1 + rate)

@@ -48,12 +48,18 @@ def test_covered_cameras_raise_the_divergence_and_the_controller_halts(tmp_path)
                                      f"controller {obs.diagnostics[-1][1:] if obs.diagnostics else None}") from None
             halted_at = time.time()
             time.sleep(1.5)
+            wait_for(lambda: obs.joint_speeds[-1][0] > obs.after_robot_seconds(halted_at, 0.5) + 0.5, 30,
+                     "half a second of /joint_states from 0.5 s of the robot's time after the halt")
             # A prediction made before the covering may still be compared with covered frames: only the ones
             # that ended the run are asserted above the threshold.
             covered = [v for t, v in obs.divergences if covered_at < t <= halted_at]
-            residual = obs.max_joint_speed(halted_at + 0.5, time.time())
+            # At rest 0.5 s of the robot's time after the halt: a simulated FR3 on a loaded machine runs slower
+            # than real time (measured 0.22-0.48x beside stress-ng), and brakes that much longer in wall time.
+            factor = obs.robot_time_factor(halted_at - 1.0, time.time())
+            residual = obs.max_joint_speed(obs.after_robot_seconds(halted_at, 0.5), time.time())
             print(f"divergence normal {np.round(normal, 4).tolist()}, after covering {np.round(covered, 4).tolist()}; "
-                  f"halted {halted_at - covered_at:.1f} s after covering; joint speed then {residual:.4f} rad/s")
+                  f"halted {halted_at - covered_at:.1f} s after covering; joint speed then {residual:.4f} rad/s "
+                  f"(robot clock at {factor:.2f}x real time)")
             assert max(normal) < THRESHOLD, f"a normal prediction diverged: {normal}"
             assert min(covered[-2:]) > THRESHOLD, covered
             assert "the camera no longer matches the predicted video" in obs.value("last_stop")

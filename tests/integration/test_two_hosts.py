@@ -24,10 +24,11 @@ import yaml
 from tests.launch.launching import Launch
 from video_policy_ros.config import ControllerConfig, PreflightConfig
 from video_policy_ros.data.bag_reader import read_bag
+from video_policy_ros.preflight.observations import Observations
 
 ROBOT_ADDRESS, INFERENCE_ADDRESS = "192.0.2.1", "192.0.2.2"
 NETWORK = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"}
-PARTITION_S = 5.0
+PARTITION_S = 7.0  # past the silence halt, which counts on the simulated robot's (slower) clock
 
 
 def _cannot_make_namespaces() -> str | None:
@@ -221,11 +222,16 @@ def test_a_5_s_partition_halts_the_arm_on_silence_and_the_graph_resumes(tmp_path
     halts = max([int(kv.value) for _, msg in bag.topics["/diagnostics"] for status in msg.status
                  if status.name == "controller" for kv in status.values if kv.key == "silence_halts"], default=0)
     controller, site = ControllerConfig(), PreflightConfig()
-    due = down + controller.max_chunk_silence_s + controller.max_linear_speed / controller.max_linear_acceleration \
-        + site.silence_halt_margin_s
+    # The silence and the braking count on the robot's clock (the sim's runs slower than the wall clock under load).
+    robot_clock = Observations(diagnostics=[(ns * 1e-9, status.message, {kv.key: kv.value for kv in status.values})
+                                            for ns, msg in bag.topics["/diagnostics"] for status in msg.status
+                                            if status.name == "controller"])
+    due = robot_clock.after_robot_seconds(down, controller.max_chunk_silence_s + site.silence_halt_margin_s
+                                          + controller.max_linear_speed / controller.max_linear_acceleration)
     # Measurement stamps (the robot PC's clock, as the test's): the recorder's receive times lag under load.
     held = np.array([[p.x, p.y, p.z] for _, msg in bag.topics["/ee_pose"] for p in [msg.pose.position]
                      if due < msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 < up])
+    assert len(held), f"no /ee_pose between the halt deadline ({due - down:.2f} s into the partition) and its end"
     travel = float(np.linalg.norm(held - held[0], axis=1).max())
     print(f"partition {PARTITION_S:.0f} s: first chunk {resumed[0] - up:.2f} s after the link came back; TCP travel "
           f"from {due - down:.2f} s into it {travel * 1e3:.1f} mm; silence halts {halts}")

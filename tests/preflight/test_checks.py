@@ -18,6 +18,7 @@ def moving_along_x(speed: float, seconds: float = 1.0, rate: float = 200.0) -> O
     obs = Observations()
     for t in np.arange(0.0, seconds, 1 / rate):
         obs.poses.append((t, t, np.array([0.4 + speed * t, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])))
+        obs.tcp_speeds.append((t, speed))
     start, target = np.array([0.4, 0.0, 0.3]), np.array([0.4 + speed * seconds, 0.0, 0.3])
     obs.events["faces"] = {"x_max": (start, target, 0.0, seconds)}
     return obs
@@ -74,3 +75,18 @@ def test_the_sim_twin_never_shares_the_users_dds_domain(monkeypatch):
     for current in range(102):
         monkeypatch.setenv("ROS_DOMAIN_ID", str(current))
         assert private_domain_id() != current and 50 <= private_domain_id() <= 100
+
+
+def test_deadlines_and_speeds_are_taken_on_the_robots_clock():
+    """A simulated FR3 on a loaded machine runs slower than real time (the controller reports robot_time_factor):
+    a halt due 0.3 s after an event is due that long on the robot's clock, and a speed per stamp second is that
+    much lower than the robot's own."""
+    obs = moving_along_x(0.1)
+    assert obs.after_robot_seconds(10.0, 0.5) == 10.5  # no reports: a real FR3 keeps time
+    obs.diagnostics += [(0.5, "ok", {"robot_time_factor": "0.50"}), (1.0, "ok", {"robot_time_factor": "0.25"})]
+    assert obs.after_robot_seconds(0.0, 0.25) == pytest.approx(0.5)
+    assert obs.after_robot_seconds(0.0, 0.375) == pytest.approx(1.0)
+    assert obs.after_robot_seconds(0.0, 0.5) == pytest.approx(1.125)  # past the last report: 1x
+    assert obs.robot_time_factor(0.0, 1.0) == 0.25
+    speed, _ = checks.faces(obs, ControllerConfig(max_linear_speed=0.2), SITE)
+    assert "robot clock down to 0.25x real time" in speed.detail

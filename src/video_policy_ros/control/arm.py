@@ -62,6 +62,11 @@ class ArmBackend(ABC):
         """The gripper's current problem, one line (None: it answers, or there is no gripper)."""
         return None
 
+    @property
+    def time_factor(self) -> float | None:
+        """Robot seconds per wall-clock second lately (None: not measured)."""
+        return None
+
 
 def probe_fci(ip: str, timeout_s: float) -> None:
     """libfranka spins for a minute on an address nobody answers: check the TCP port first."""
@@ -101,13 +106,24 @@ class MeasurementClock:
     (a simulated FR3 on a loaded machine runs slower than real time, or stalls).
     """
 
-    def __init__(self, slack: float = 0.01, max_lag: float = 0.05):
+    def __init__(self, slack: float = 0.01, max_lag: float = 0.05, factor_window_s: float = 1.0):
         self._slack = slack
         self._max_lag = max_lag
         self._offset: float | None = None
         self._last_robot_time = 0.0
+        self._factor_window_s = factor_window_s
+        self._window_start: tuple[float, float] | None = None  # (read time, robot time)
+        # Robot seconds per wall second over the last window: 1 for a real FR3; a simulated one on a loaded
+        # machine runs slower, and then its motions take longer in wall time (and the stamps, held within
+        # max_lag of the read time, advance with the wall clock, not with the robot).
+        self.time_factor: float | None = None
 
     def stamp(self, robot_time: float, read_time: float) -> float:
+        if self._window_start is None or robot_time < self._window_start[1]:  # first read, or a new connection
+            self._window_start = (read_time, robot_time)
+        elif read_time - self._window_start[0] >= self._factor_window_s:
+            self.time_factor = (robot_time - self._window_start[1]) / (read_time - self._window_start[0])
+            self._window_start = (read_time, robot_time)
         measured = read_time - robot_time
         if self._offset is None:
             self._offset = measured
@@ -181,6 +197,10 @@ class FrankyArm(ArmBackend):
     @property
     def gripper_fault(self) -> str | None:
         return self._gripper.fault
+
+    @property
+    def time_factor(self) -> float | None:
+        return self._clock.time_factor
 
     def recover(self) -> None:
         self._call("recover_from_errors", self._robot.recover_from_errors)

@@ -139,6 +139,8 @@ class ControllerNode(StackNode):
             "workspace_m": ",".join(f"{v:g}" for v in (*watchdog.limits.workspace_min, *watchdog.limits.workspace_max)),
             # With the cameras on this PC: the inference latency; a negative value means another clock stamped it.
             "chunk_age_ms": "" if watchdog.last_chunk_age is None else f"{watchdog.last_chunk_age * 1e3:.0f}",
+            # Below 1: a simulated FR3 running slower than real time (a loaded machine); its halts take longer.
+            "robot_time_factor": "" if arm is None or arm.time_factor is None else f"{arm.time_factor:.2f}",
             **dict(sorted(self.loop.counters().items())),
         }
         status = conv.diagnostic_status("controller", self.config.robot_ip, level, message, values)

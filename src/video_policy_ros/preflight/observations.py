@@ -16,6 +16,14 @@ def wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.01)
 
 
+# A report of the robot's time factor covers the ~1 s before it, and reports come every 0.5 s.
+TIME_FACTOR_REPORT_S = 2.0
+# The controller's stamps may run up to its MeasurementClock's max_lag (0.05 s) behind the wall clock while a
+# simulated robot runs slower than real time: a window that ends where the next step starts moving the arm
+# ends this much earlier, so it holds only states measured before that step.
+STAMP_LAG_S = 0.1
+
+
 @dataclass
 class Observations:
     """Everything the observer saw, as (receive time[, header stamp], value)."""
@@ -23,6 +31,9 @@ class Observations:
     poses: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
     # header stamp (the robot's state time, not delivery: an observer on a loaded machine receives late)
     joint_speeds: list[tuple[float, float]] = field(default_factory=list)  # stamp, max |joint velocity|
+    # stamp, |TCP velocity| from the robot's own joint positions and velocities (per second of the robot's clock,
+    # which a simulated FR3 on a loaded machine runs slower than the wall clock that the stamps follow)
+    tcp_speeds: list[tuple[float, float]] = field(default_factory=list)
     fingers: list[tuple[float, float]] = field(default_factory=list)  # receive, fr3_finger_joint1 (m)
     commands: list[tuple[float, np.ndarray]] = field(default_factory=list)  # stamp, twist
     diagnostics: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)  # receive, message, values
@@ -45,6 +56,42 @@ class Observations:
         return np.array([s for s, _ in kept]), np.array([p for _, p in kept])
 
     def max_joint_speed(self, t0: float, t1: float) -> float:
-        return max(s for r, s in self.joint_speeds if t0 <= r <= t1)
+        return max((s for r, s in self.joint_speeds if t0 <= r <= t1), default=float("nan"))
+
+    def max_tcp_speed(self, t0: float, t1: float, window_s: float = 0.05) -> float:
+        """The highest TCP speed averaged over ``window_s`` of stamps, as a speed from two poses that far apart
+        would read (a single state's velocity carries the simulation's step-to-step noise)."""
+        kept = np.array([(r, s) for r, s in self.tcp_speeds if t0 <= r <= t1]).reshape(-1, 2)
+        if not len(kept):
+            return float("nan")
+        stamps, speed = kept.T
+        start, end = np.arange(len(stamps)), np.maximum(np.searchsorted(stamps, stamps + window_s), np.arange(len(stamps)) + 1)
+        sums = np.concatenate([[0.0], np.cumsum(speed)])
+        return float(np.max((sums[end] - sums[start]) / (end - start)))
+
+    def robot_time_factor(self, t0: float, t1: float) -> float:
+        """Robot seconds per wall second during [t0, t1]: the slowest the controller reported (each report covers
+        about the second before it), at most 1 (a real FR3 keeps time; a simulated one on a loaded machine runs
+        slower, so its halts take that much longer in wall time and its speeds per stamp second read that much
+        lower)."""
+        reported = [float(v["robot_time_factor"]) for r, _, v in self.diagnostics
+                    if t0 <= r <= t1 + TIME_FACTOR_REPORT_S and v.get("robot_time_factor")]
+        return min([1.0, *reported])
+
+    def after_robot_seconds(self, t0: float, seconds: float) -> float:
+        """The wall time at which the robot's clock has run ``seconds`` past ``t0``: each stretch of wall time counts
+        at the time factor of the first report received after it (1 where none has come yet, so a deadline asked
+        for early only grows as reports arrive)."""
+        reports = sorted((r, max(min(float(v["robot_time_factor"]), 1.0), 0.05)) for r, _, v in self.diagnostics
+                         if r > t0 and v.get("robot_time_factor"))
+        t, left = t0, seconds
+        for received, factor in reports:
+            if left <= (received - t) * factor:
+                break
+            left -= (received - t) * factor
+            t = received
+        else:
+            return t + left
+        return t + left / factor
 
 

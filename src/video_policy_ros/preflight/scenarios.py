@@ -153,9 +153,11 @@ def _silence(driver: Driver, obs: Observations, setup: Setup) -> None:
     target = lo + np.array([0.05, 0.5, 0.9]) * (hi - lo)
     speed = max(0.01, float(np.linalg.norm(target - obs.pose_now()[:3])) / (setup.controller.max_chunk_silence_s + 3.0))
     chunk = driver.line(target, speed=speed)
-    obs.events["silence_sent"] = time.time()
+    sent = obs.events["silence_sent"] = time.time()
     driver.send(chunk)
-    time.sleep(setup.controller.max_chunk_silence_s + 1.5)
+    # 1.5 s past the silence limit on the robot's clock, which the controller counts it on
+    wait_for(lambda: time.time() > obs.after_robot_seconds(sent, setup.controller.max_chunk_silence_s + 1.5), 60,
+             "the silence halt")
     obs.events["silence_end"] = time.time()
 
 
@@ -166,9 +168,9 @@ def _estop(driver: Driver, obs: Observations, setup: Setup) -> None:
     speed = min(0.2, setup.controller.max_linear_speed)
     driver.send(driver.line(target, speed=speed))
     time.sleep(0.6)
-    obs.events["estop"] = time.time()
+    estop = obs.events["estop"] = time.time()
     driver.estop()
-    for _ in range(5):
+    while time.time() < obs.after_robot_seconds(estop, 1.5):  # 1.5 s of the robot's clock with chunks coming
         time.sleep(0.3)
         driver.send(driver.line(target, speed=speed))
     obs.events["reset"] = time.time()
@@ -349,8 +351,12 @@ def _inference_crash(driver: Driver, obs: Observations, setup: Setup) -> None:
              "the inference node's chunks to move the arm")
     inference.kill()
     inference.wait()
-    obs.events["killed"] = time.time()
-    time.sleep(setup.controller.max_chunk_silence_s + setup.site.silence_halt_margin_s + 2.0)
+    killed = obs.events["killed"] = time.time()
+    c = setup.controller
+    braking = c.max_linear_speed / c.max_linear_acceleration + setup.site.silence_halt_margin_s
+    # The arm at rest for 2 s after the silence halt; silence and braking count on the robot's (possibly slow) clock.
+    wait_for(lambda: time.time() > obs.after_robot_seconds(killed, c.max_chunk_silence_s + braking) + 2.0, 120,
+             "the silence halt after the kill")
     obs.events["restarted"] = time.time()
     processes["inference"] = node_process("inference", obs.events["inference_params"], setup.work_dir / "inference_restarted.log")
     wait_for(lambda: any(t > obs.events["restarted"] for t in obs.chunk_arrivals), setup.site.inference_start_timeout_s,
