@@ -74,7 +74,7 @@ class ArmCommander:
             self.stopped()
             return JointCommand.stop(now)
         trajectory = self._trajectory
-        if trajectory is not None and self._progress < trajectory.end_time and self.watchdog.silent(dt):
+        if trajectory is not None and self._progress < trajectory.end_time and self.watchdog.silent(now):
             self._trajectory = trajectory = None  # halt smoothly through the limits below, then hold
         if trajectory is None:
             desired, gripper = np.zeros(6), None

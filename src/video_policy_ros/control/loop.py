@@ -25,10 +25,6 @@ log = logging.getLogger(__name__)
 
 
 
-SLOW_ROBOT_TIME_FACTOR = 0.95  # below this the robot's clock is slow, not just read with jitter
-MIN_ROBOT_TIME_FACTOR = 0.05  # a stalled simulation: the plan then (almost) waits for it
-
-
 class ControlLoop:
     def __init__(self, connect: Callable[[], ArmBackend], commander: ArmCommander, rate_hz: float,
                  on_state: Callable[[ArmState], None], on_command: Callable[[JointCommand], None] | None = None,
@@ -227,12 +223,6 @@ class ControlLoop:
         state = self.arm.read_state()
         dt = self.period if self._last_cycle is None else min(max(now - self._last_cycle, 0.0), 2 * self.period)
         self._last_cycle = now
-        # A simulated robot on a loaded machine runs slower than real time. The plan then advances, and the
-        # acceleration limits count, on the robot's time: the arm neither falls behind its plan (and then chases
-        # it past the silence deadline) nor changes speed faster, per robot second, than its caps allow.
-        factor = self.arm.time_factor
-        if factor is not None and factor < SLOW_ROBOT_TIME_FACTOR:
-            dt *= max(factor, MIN_ROBOT_TIME_FACTOR)
         with self._lock:
             self._state = state
             recover = self.watchdog.should_recover(state, now)

@@ -9,8 +9,8 @@
   down. The result is what is sent, and the twist it produces is what is reported.
 - Stops: e-stop and robot errors latch one stop (``latch``), cleared by ``reset`` at rest
   or, for robot errors on the allow-list, by a bounded number of automatic recoveries.
-- Silence: no fresh chunk while the plan ran ``max_chunk_silence_s`` (on the robot's clock, as the
-  plan) → the plan is dropped and the arm decelerates smoothly through ``limit`` and holds.
+- Silence: no fresh chunk for ``max_chunk_silence_s`` → the plan is dropped and the arm
+  decelerates smoothly through ``limit`` and holds.
 - Divergence: when the camera keeps disagreeing with the predicted video (``divergence``: N
   predictions in a row above a threshold), the TCP speed caps shrink to a fraction, or a stop latches.
 
@@ -122,7 +122,7 @@ class Watchdog:
     recovery: RecoveryPolicy
     counters: Counter = field(default_factory=Counter)
     _stop: _Stop | None = None
-    _silence_s: float | None = None  # how long the plan has run since the last chunk (None: no chunk pending)
+    _last_chunk_arrival: float | None = None
     _recent_recoveries: list[float] = field(default_factory=list)
     last_stop: str = ""  # reason of the latest stop, kept after it is cleared (for diagnostics)
     guard: DivergenceGuard = field(default_factory=DivergenceGuard)
@@ -200,7 +200,7 @@ class Watchdog:
         if jump > reachable:
             raise self.reject("start_jump", f"first point is {jump:.3f} m from the current set-point (max {reachable:.3f} m)")
         self.counters["chunks_accepted"] += 1
-        self._silence_s = 0.0
+        self._last_chunk_arrival = now
         if poses is not chunk.poses:
             self.counters["limited_workspace_projection"] += 1
         gripper = np.clip(chunk.gripper, *lim.gripper_range)
@@ -214,16 +214,11 @@ class Watchdog:
         z_axes = np.array([quat_to_matrix(q)[:, 2] for q in np.atleast_2d(quats)])
         return np.arccos(np.clip(-z_axes[:, 2], -1.0, 1.0))
 
-    def silent(self, dt: float) -> bool:
-        """True once when the plan has run max_chunk_silence since the last chunk (the caller then drops its plan).
-        ``dt``: this cycle's step on the robot's clock, the one the plan runs on (a simulated robot on a loaded
-        machine runs slower than real time; a dead policy's plan then gets as far as on a real robot)."""
-        if self._silence_s is None:
+    def silent(self, now: float) -> bool:
+        """True once when no chunk has arrived for max_chunk_silence (the caller then drops its plan)."""
+        if self._last_chunk_arrival is None or now - self._last_chunk_arrival <= self.limits.max_chunk_silence:
             return False
-        self._silence_s += dt
-        if self._silence_s <= self.limits.max_chunk_silence:
-            return False
-        self._silence_s = None
+        self._last_chunk_arrival = None
         self.counters["silence_halts"] += 1
         return True
 

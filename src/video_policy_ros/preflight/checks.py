@@ -140,10 +140,10 @@ def silence(obs: Observations, controller: ControllerConfig, site: PreflightConf
     name = f"at rest {controller.max_chunk_silence_s + site.silence_halt_margin_s:.1f} s into chunk silence"
     if obs.max_joint_speed(sent + 1.0, sent + 2.5) <= 0.005:
         return [not_measured(name, site.at_rest_joint_speed, "rad/s", True, "the arm was not moving before the silence")]
-    # The controller counts the silence, and brakes after it, on the robot's clock (slower than the wall clock
-    # for a simulated FR3 on a loaded machine).
+    # The controller counts the silence on the wall clock; the braking after it runs on the robot's (slower than
+    # the wall clock for a simulated FR3 on a loaded machine).
     factor = obs.robot_time_factor(sent, ev["silence_end"])
-    residual = obs.max_joint_speed(obs.after_robot_seconds(sent, controller.max_chunk_silence_s + site.silence_halt_margin_s),
+    residual = obs.max_joint_speed(obs.after_robot_seconds(sent + controller.max_chunk_silence_s, site.silence_halt_margin_s),
                                    ev["silence_end"] - STAMP_LAG_S)
     return [Check(name, residual, site.at_rest_joint_speed, "rad/s", True, "max joint speed" + robot_time(factor)),
             Check("silence halt reported", obs.counter("silence_halts"), 1, "reports", False, "silence_halts on /diagnostics")]
@@ -231,9 +231,9 @@ def inference_crash(obs: Observations, controller: ControllerConfig, site: Prefl
     # last of them can arrive after the kill was measured, and the controller counts silence from it.
     last_chunk = max(t for t in obs.chunk_arrivals if t <= ev["restarted"])
     factor = obs.robot_time_factor(last_chunk, ev["restarted"])
-    # The silence and the braking count on the robot's clock. What is left after the halt is the arm settling onto
-    # its set-point, so the check is the distance travelled.
-    _, positions = obs.poses_between(obs.after_robot_seconds(last_chunk, controller.max_chunk_silence_s + braking), ev["restarted"])
+    # The silence counts on the wall clock, the braking after it on the robot's. What is left after the halt is the
+    # arm settling onto its set-point, so the check is the distance travelled.
+    _, positions = obs.poses_between(obs.after_robot_seconds(last_chunk + controller.max_chunk_silence_s, braking), ev["restarted"])
     if not len(positions):
         return [not_measured(halt_name, site.max_halt_travel_m, "m", True,
                              f"no /ee_pose between the halt deadline and the restart{robot_time(factor)}")]

@@ -155,8 +155,8 @@ def _silence(driver: Driver, obs: Observations, setup: Setup) -> None:
     chunk = driver.line(target, speed=speed)
     sent = obs.events["silence_sent"] = time.time()
     driver.send(chunk)
-    # 1.5 s past the silence limit on the robot's clock, which the controller counts it on
-    wait_for(lambda: time.time() > obs.after_robot_seconds(sent, setup.controller.max_chunk_silence_s + 1.5), 60,
+    # the silence limit (wall clock), then 1.5 s of the robot's clock for the braking and the hold
+    wait_for(lambda: time.time() > obs.after_robot_seconds(sent + setup.controller.max_chunk_silence_s, 1.5), 60,
              "the silence halt")
     obs.events["silence_end"] = time.time()
 
@@ -354,8 +354,8 @@ def _inference_crash(driver: Driver, obs: Observations, setup: Setup) -> None:
     killed = obs.events["killed"] = time.time()
     c = setup.controller
     braking = c.max_linear_speed / c.max_linear_acceleration + setup.site.silence_halt_margin_s
-    # The arm at rest for 2 s after the silence halt; silence and braking count on the robot's (possibly slow) clock.
-    wait_for(lambda: time.time() > obs.after_robot_seconds(killed, c.max_chunk_silence_s + braking) + 2.0, 120,
+    # The arm at rest for 2 s after the silence halt, the braking taken on the robot's (possibly slow) clock.
+    wait_for(lambda: time.time() > obs.after_robot_seconds(killed + c.max_chunk_silence_s, braking) + 2.0, 120,
              "the silence halt after the kill")
     obs.events["restarted"] = time.time()
     processes["inference"] = node_process("inference", obs.events["inference_params"], setup.work_dir / "inference_restarted.log")
