@@ -5,12 +5,19 @@ import numpy as np
 import pytest
 
 from video_policy_ros.config import ControllerConfig, PreflightConfig
+from video_policy_ros.control.kinematics import HOME_JOINTS, FR3Kinematics
 from video_policy_ros.errors import StackError
 from video_policy_ros.preflight import checks
 from video_policy_ros.preflight.command import private_domain_id, selected_steps
 from video_policy_ros.preflight.observations import Observations
 
 SITE = PreflightConfig()
+HOME_TCP_JACOBIAN = FR3Kinematics().jacobian(HOME_JOINTS)[:3]
+
+
+def joint_velocity_for(speed: float) -> np.ndarray:
+    """Joint velocities that move the TCP along +x at ``speed`` from the home configuration."""
+    return np.linalg.pinv(HOME_TCP_JACOBIAN) @ np.array([speed, 0.0, 0.0])
 
 
 def moving_along_x(speed: float, seconds: float = 1.0, rate: float = 200.0) -> Observations:
@@ -18,7 +25,7 @@ def moving_along_x(speed: float, seconds: float = 1.0, rate: float = 200.0) -> O
     obs = Observations()
     for t in np.arange(0.0, seconds, 1 / rate):
         obs.poses.append((t, t, np.array([0.4 + speed * t, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])))
-        obs.tcp_speeds.append((t, speed))
+        obs.joint_states.append((t, HOME_JOINTS, joint_velocity_for(speed)))
     start, target = np.array([0.4, 0.0, 0.3]), np.array([0.4 + speed * seconds, 0.0, 0.3])
     obs.events["faces"] = {"x_max": (start, target, 0.0, seconds)}
     return obs

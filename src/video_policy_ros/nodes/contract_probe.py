@@ -22,7 +22,6 @@ from std_msgs.msg import Bool, Float32
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, MultiDOFJointTrajectory, MultiDOFJointTrajectoryPoint
 
-from video_policy_ros.control.kinematics import FR3Kinematics
 from video_policy_ros.nodes import conversions as conv
 from video_policy_ros.preflight.observations import Observations, wait_for
 from video_policy_ros.types import ActionChunk
@@ -109,12 +108,10 @@ def observer_node(name: str):
     node.create_subscription(
         PoseStamped, "/ee_pose", lambda m: obs.poses.append((time.time(), conv.from_time(m.header.stamp), conv.pose_from_msg(m))), 50
     )
-    kinematics = FR3Kinematics()
-
     def on_joint_states(m: JointState) -> None:
         stamp, dq = conv.from_time(m.header.stamp), np.asarray(m.velocity[:7])
         obs.joint_speeds.append((stamp, float(np.max(np.abs(dq)))))
-        obs.tcp_speeds.append((stamp, float(np.linalg.norm(kinematics.jacobian(np.asarray(m.position[:7]))[:3] @ dq))))
+        obs.joint_states.append((stamp, np.asarray(m.position[:7]), dq))  # TCP speeds computed when asked
         obs.fingers.append((time.time(), float(m.position[7])))
 
     node.create_subscription(JointState, "/joint_states", on_joint_states, 50)

@@ -31,9 +31,9 @@ class Observations:
     poses: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
     # header stamp (the robot's state time, not delivery: an observer on a loaded machine receives late)
     joint_speeds: list[tuple[float, float]] = field(default_factory=list)  # stamp, max |joint velocity|
-    # stamp, |TCP velocity| from the robot's own joint positions and velocities (per second of the robot's clock,
-    # which a simulated FR3 on a loaded machine runs slower than the wall clock that the stamps follow)
-    tcp_speeds: list[tuple[float, float]] = field(default_factory=list)
+    # stamp, joint positions, joint velocities: the TCP speed from them is per second of the robot's clock, which a
+    # simulated FR3 on a loaded machine runs slower than the wall clock that the stamps follow
+    joint_states: list[tuple[float, np.ndarray, np.ndarray]] = field(default_factory=list)
     fingers: list[tuple[float, float]] = field(default_factory=list)  # receive, fr3_finger_joint1 (m)
     commands: list[tuple[float, np.ndarray]] = field(default_factory=list)  # stamp, twist
     diagnostics: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)  # receive, message, values
@@ -61,10 +61,14 @@ class Observations:
     def max_tcp_speed(self, t0: float, t1: float, window_s: float = 0.05) -> float:
         """The highest TCP speed averaged over ``window_s`` of stamps, as a speed from two poses that far apart
         would read (a single state's velocity carries the simulation's step-to-step noise)."""
-        kept = np.array([(r, s) for r, s in self.tcp_speeds if t0 <= r <= t1]).reshape(-1, 2)
-        if not len(kept):
+        from video_policy_ros.control.kinematics import FR3Kinematics  # MuJoCo, only where speeds are checked
+
+        kept = [(r, q, dq) for r, q, dq in self.joint_states if t0 <= r <= t1]
+        if not kept:
             return float("nan")
-        stamps, speed = kept.T
+        kinematics = FR3Kinematics()
+        stamps = np.array([r for r, _, _ in kept])
+        speed = np.array([np.linalg.norm(kinematics.jacobian(q)[:3] @ dq) for _, q, dq in kept])
         start, end = np.arange(len(stamps)), np.maximum(np.searchsorted(stamps, stamps + window_s), np.arange(len(stamps)) + 1)
         sums = np.concatenate([[0.0], np.cumsum(speed)])
         return float(np.max((sums[end] - sums[start]) / (end - start)))
