@@ -78,7 +78,7 @@ def faces(obs: Observations, controller: ControllerConfig, site: PreflightConfig
     the TCP on the chunk's straight line."""
     checks, deviations = [], []
     for face, (start, target, sent, arrived) in obs.events["faces"].items():
-        stamps, positions = obs.poses_between(sent, arrived)
+        _, positions = obs.poses_between(sent, arrived)
         direction = (target - start) / np.linalg.norm(target - start)
         offsets = positions - start
         deviations.append(np.linalg.norm(offsets - np.outer(offsets @ direction, direction), axis=1).max())
