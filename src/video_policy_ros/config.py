@@ -433,6 +433,11 @@ class ViewConfig(_Strict):
     camera_rate_hz: float = Field(5.0, gt=0, le=60, description="camera frames shown per second and camera, at most "
                                   "(each with the frame predicted for its moment)")
     jpeg_quality: int = Field(80, ge=1, le=100, description="frames go to the page as JPEG of this quality")
+    flush_interval_s: float = Field(
+        0.2, gt=0, le=5, description="logged data goes to the page in batches this often: each batch redraws the "
+        "page, which a browser without a GPU does on the CPU (Rerun's default, 8 ms, left it minutes behind the "
+        "live graph on two cores)"
+    )
     memory_limit: str = Field(
         "1GiB", pattern=r"^\d+(\.\d+)?\s*(B|KiB|MiB|GiB|KB|MB|GB|%)$",
         description="log data kept for pages that connect late and for scrubbing back (oldest dropped first)"

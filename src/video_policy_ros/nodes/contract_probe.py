@@ -100,11 +100,31 @@ class Driver:
 
 
 @contextmanager
-def observer_node(name: str):
-    """Yields (Observations, Driver) while a node records the controller's topics."""
+def observer_node(name: str, record: bool = True):
+    """Yields (Observations, Driver) while a node records the controller's topics. With ``record=False``
+    the node only drives (its Observations stay empty): a caller that needs nothing but the Driver leaves
+    the CPU to the graph instead of taking /ee_pose and /joint_states at the loop rate in Python."""
     obs = Observations()
     context = private_context()
     node = rclpy.create_node(name, context=context)
+    if record:
+        _record(node, obs)
+    driver = Driver(node, obs)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        yield obs, driver
+    finally:
+        executor.shutdown()
+        spinner.join(timeout=5.0)  # no callback may run while the node goes away
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+def _record(node, obs: Observations) -> None:
+    """The controller's topics into ``obs``."""
     node.create_subscription(
         PoseStamped, "/ee_pose", lambda m: obs.poses.append((time.time(), conv.from_time(m.header.stamp), conv.pose_from_msg(m))), 50
     )
@@ -128,15 +148,3 @@ def observer_node(name: str):
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
     node.create_subscription(MultiDOFJointTrajectory, "/policy/action_chunk", lambda _: obs.chunk_arrivals.append(time.time()), 10)
     node.create_subscription(Float32, "/policy/divergence", lambda m: obs.divergences.append((time.time(), m.data)), 10)
-    driver = Driver(node, obs)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    try:
-        yield obs, driver
-    finally:
-        executor.shutdown()
-        spinner.join(timeout=5.0)  # no callback may run while the node goes away
-        node.destroy_node()
-        rclpy.shutdown(context=context)

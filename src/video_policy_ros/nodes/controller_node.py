@@ -15,6 +15,7 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy._rclpy_pybind11 import RCLError
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float32
 from std_srvs.srv import Trigger
@@ -56,14 +57,22 @@ class ControllerNode(StackNode):
     # ------------------------------------------------------------------ control thread → topics
 
     def _publish_state(self, state: ArmState) -> None:
-        if not self.context.ok():  # shutting down: the control loop outlives the context briefly
-            return
-        self._joint_pub.publish(conv.joint_state_msg(state))
-        self._pose_pub.publish(conv.pose_msg(state.stamp, state.tcp_pose))
+        self._publish(self._joint_pub, conv.joint_state_msg(state))
+        self._publish(self._pose_pub, conv.pose_msg(state.stamp, state.tcp_pose))
 
     def _publish_command(self, command: JointCommand) -> None:
-        if self.context.ok():
-            self._command_pub.publish(conv.twist_msg(command.stamp, command.twist))
+        self._publish(self._command_pub, conv.twist_msg(command.stamp, command.twist))
+
+    def _publish(self, publisher, msg) -> None:
+        """From the control thread, which outlives the context briefly at shutdown: a context that goes away
+        between a check and the publish is no robot error (it was latched as one under load)."""
+        if not self.context.ok():
+            return
+        try:
+            publisher.publish(msg)
+        except RCLError:
+            if self.context.ok():
+                raise
 
     # ------------------------------------------------------------------ topics → control core
 

@@ -79,7 +79,8 @@ def _start_view(config: ViewConfig, application: str):
 
     from video_policy_ros.view.operator_view import OperatorView, serve
 
-    recording = rr.RecordingStream(application, make_default=False)
+    recording = rr.RecordingStream(application, make_default=False,
+                                   batcher_config=rr.ChunkBatcherConfig(flush_tick=config.flush_interval_s))
     try:
         page = serve(recording, list(config.cameras), config.web_port, config.grpc_port, config.memory_limit)
     except Exception as exc:  # rerun raises RuntimeError/OSError variants for a port in use
