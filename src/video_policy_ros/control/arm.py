@@ -95,6 +95,10 @@ def classify_franky_error(franky, exc: BaseException) -> ArmError:
     return ArmError(kind or "robot", f"{type(exc).__name__}: {exc}")
 
 
+MAX_STAMP_LAG_S = 0.05  # a state's stamp is never more than this behind the time it was read
+TIME_FACTOR_WINDOW_S = 1.0  # the robot's time factor is measured over windows this long
+
+
 class MeasurementClock:
     """Wall-clock stamps for states measured on the robot's own clock.
 
@@ -106,7 +110,7 @@ class MeasurementClock:
     (a simulated FR3 on a loaded machine runs slower than real time, or stalls).
     """
 
-    def __init__(self, slack: float = 0.01, max_lag: float = 0.05, factor_window_s: float = 1.0):
+    def __init__(self, slack: float = 0.01, max_lag: float = MAX_STAMP_LAG_S, factor_window_s: float = TIME_FACTOR_WINDOW_S):
         self._slack = slack
         self._max_lag = max_lag
         self._offset: float | None = None

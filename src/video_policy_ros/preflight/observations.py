@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from video_policy_ros.control.arm import MAX_STAMP_LAG_S, TIME_FACTOR_WINDOW_S
+
 
 def wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
@@ -16,12 +18,13 @@ def wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.01)
 
 
-# A report of the robot's time factor covers the ~1 s before it, and reports come every 0.5 s.
-TIME_FACTOR_REPORT_S = 2.0
-# The controller's stamps may run up to its MeasurementClock's max_lag (0.05 s) behind the wall clock while a
-# simulated robot runs slower than real time: a window that ends where the next step starts moving the arm
-# ends this much earlier, so it holds only states measured before that step.
-STAMP_LAG_S = 0.1
+# A report of the robot's time factor covers the window before it, and the controller's /diagnostics come every
+# 0.5 s: a report up to window + 1 s after a moment still speaks of it.
+TIME_FACTOR_REPORT_S = TIME_FACTOR_WINDOW_S + 1.0
+# The controller's stamps may run up to MAX_STAMP_LAG_S behind the wall clock while a simulated robot runs slower
+# than real time: a window that ends where the next step starts moving the arm ends twice that earlier, so it
+# holds only states measured before that step.
+STAMP_LAG_S = 2 * MAX_STAMP_LAG_S
 
 
 @dataclass
