@@ -110,7 +110,7 @@ def test_a_gripper_that_hangs_or_dies_mid_move_costs_neither_the_control_rate_no
             assert obs.diagnostics[-1][1].startswith("gripper: "), obs.diagnostics[-1]
             driver.go(start + [0.0, -0.04, 0.0], speed=0.1)  # the arm still follows chunks
             time.sleep(1.0)
-            window = [t for t, _ in obs.joint_speeds if t > fault_seen]
+            window = [t for t, _, _ in obs.joint_states if t > fault_seen]
             rate = (len(window) - 1) / (window[-1] - window[0])
             print(f"{fault}: /joint_states at {rate:.0f} Hz after the gripper fault; diagnostics: {reported}")
             assert rate > 150, f"the control cycle lost its rate: /joint_states at {rate:.0f} Hz"

@@ -48,7 +48,7 @@ def test_covered_cameras_raise_the_divergence_and_the_controller_halts(tmp_path)
                                      f"controller {obs.diagnostics[-1][1:] if obs.diagnostics else None}") from None
             halted_at = time.time()
             time.sleep(1.5)
-            wait_for(lambda: obs.joint_speeds[-1][0] > obs.after_robot_seconds(halted_at, 0.5) + 0.5, 30,
+            wait_for(lambda: obs.joint_states[-1][0] > obs.after_robot_seconds(halted_at, 0.5) + 0.5, 30,
                      "half a second of /joint_states from 0.5 s of the robot's time after the halt")
             # A prediction made before the covering may still be compared with covered frames: only the ones
             # that ended the run are asserted above the threshold.

@@ -3,6 +3,8 @@ must say who stopped it)."""
 
 import os
 import signal
+import socket
+import threading
 import time
 
 import pytest
@@ -28,4 +30,28 @@ def test_a_node_ended_by_a_signal_names_the_sender(tmp_path, sig):
         stop(process)
     text = log.read_text()
     assert f"received {sig.name} from pid {os.getpid()} (" in text, text[-2000:]
+    assert "Traceback" not in text
+
+
+def test_a_node_stopped_while_a_franky_call_hangs_ends_with_its_own_exit_code(tmp_path):
+    """A controller stopped while franky still waits for the robot's handshake (a listener that accepts
+    and never answers) cannot join its control thread; it must still end with 0 and say why, not hang
+    or abort in interpreter finalization."""
+    listener = socket.create_server(("127.0.0.78", 1337))  # the FCI port; accepts, never answers
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True).start()
+    log = tmp_path / "controller.log"
+    process = node_process("controller", {"robot_ip": "127.0.0.78", "connect_timeout_s": 120.0}, log)
+    try:
+        wait_for(lambda: accepted, 60, "the controller to open the FCI connection")
+        time.sleep(1.0)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0, log.read_text()[-2000:]
+    finally:
+        stop(process)
+        listener.close()
+        for connection in accepted:
+            connection.close()
+    text = log.read_text()
+    assert "thread(s) control-loop still running after clean-up" in text, text[-2000:]
     assert "Traceback" not in text

@@ -48,7 +48,7 @@ def test_a_step_that_did_not_measure_fails_with_its_reason():
     assert not checks.Check("x", float("nan"), 1.0, "m", True).passed
     obs = Observations()
     obs.events.update(silence_sent=0.0, silence_end=6.0)
-    obs.joint_speeds += [(t, 0.0) for t in np.arange(0.0, 6.0, 0.01)]  # never moved
+    obs.joint_states += [(t, np.zeros(7), np.zeros(7)) for t in np.arange(0.0, 6.0, 0.01)]  # never moved
     (silence,) = checks.silence(obs, ControllerConfig(), SITE)
     assert not silence.passed and "not moving" in silence.detail
 

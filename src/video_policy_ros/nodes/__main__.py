@@ -5,7 +5,7 @@ import importlib
 import importlib.util
 import sys
 
-from video_policy_ros.nodes.signals import take_shutdown_signals
+from video_policy_ros.nodes.signals import exit_node_process, take_shutdown_signals
 
 # Before the node's imports start threads, as in scripts/ (they inherit the signal mask).
 take_shutdown_signals()
@@ -15,4 +15,4 @@ module = f"video_policy_ros.nodes.{node}_node"
 if not node.isidentifier() or importlib.util.find_spec(module) is None:
     print(f"error: no node named '{node}'; usage: python -m video_policy_ros.nodes NODE --ros-args ...", file=sys.stderr)
     sys.exit(2)
-sys.exit(importlib.import_module(module).main())
+exit_node_process(importlib.import_module(module).main())

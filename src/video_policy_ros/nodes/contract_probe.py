@@ -129,9 +129,7 @@ def _record(node, obs: Observations) -> None:
         PoseStamped, "/ee_pose", lambda m: obs.poses.append((time.time(), conv.from_time(m.header.stamp), conv.pose_from_msg(m))), 50
     )
     def on_joint_states(m: JointState) -> None:
-        stamp, dq = conv.from_time(m.header.stamp), np.asarray(m.velocity[:7])
-        obs.joint_speeds.append((stamp, float(np.max(np.abs(dq)))))
-        obs.joint_states.append((stamp, np.asarray(m.position[:7]), dq))  # TCP speeds computed when asked
+        obs.joint_states.append((conv.from_time(m.header.stamp), np.asarray(m.position[:7]), np.asarray(m.velocity[:7])))
         obs.fingers.append((time.time(), float(m.position[7])))
 
     node.create_subscription(JointState, "/joint_states", on_joint_states, 50)

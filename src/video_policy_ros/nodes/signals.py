@@ -21,6 +21,7 @@ import ctypes
 import logging
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -93,3 +94,25 @@ def _take_signals() -> None:
         else:
             log.info("received %s from %s", name, describe_sender(info.si_pid))
         _requested.set()
+
+
+def exit_node_process(code: int) -> None:
+    """End a node's process with ``code`` once ``run_node`` has cleaned up.
+
+    A worker thread can still be inside a franky call then (a connection attempt when the stop came
+    while connecting, a gripper move left behind by ``close``): daemon threads that return into
+    Python during interpreter finalization are ended by a forced unwind, and C++ frames on their
+    stack can turn that into std::terminate, an abort (exit code -6) instead of the node's code.
+    With such a thread alive the process ends without finalization; everything worth keeping was
+    closed and flushed by then.
+    """
+    stragglers = [t.name for t in threading.enumerate()
+                  if t.daemon and t.is_alive() and t is not threading.main_thread() and t.name != "signals"]
+    if not stragglers:
+        sys.exit(code)
+    log.warning("thread(s) %s still running after clean-up; ending the process without waiting for them",
+                ", ".join(sorted(stragglers)))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -32,10 +32,9 @@ class Observations:
     """Everything the observer saw, as (receive time[, header stamp], value)."""
 
     poses: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
-    # header stamp (the robot's state time, not delivery: an observer on a loaded machine receives late)
-    joint_speeds: list[tuple[float, float]] = field(default_factory=list)  # stamp, max |joint velocity|
-    # stamp, joint positions, joint velocities: the TCP speed from them is per second of the robot's clock, which a
-    # simulated FR3 on a loaded machine runs slower than the wall clock that the stamps follow
+    # header stamp (the robot's state time, not delivery: an observer on a loaded machine receives late), joint
+    # positions, joint velocities: the TCP speed from them is per second of the robot's clock, which a simulated FR3
+    # on a loaded machine runs slower than the wall clock that the stamps follow
     joint_states: list[tuple[float, np.ndarray, np.ndarray]] = field(default_factory=list)
     fingers: list[tuple[float, float]] = field(default_factory=list)  # receive, fr3_finger_joint1 (m)
     commands: list[tuple[float, np.ndarray]] = field(default_factory=list)  # stamp, twist
@@ -58,8 +57,12 @@ class Observations:
         kept = [(s, p[:3]) for r, s, p in self.poses if t0 <= r <= t1]
         return np.array([s for s, _ in kept]), np.array([p for _, p in kept])
 
+    def joint_speed_now(self) -> float:
+        """The fastest joint's speed in the latest state (rad/s)."""
+        return float(np.max(np.abs(self.joint_states[-1][2])))
+
     def max_joint_speed(self, t0: float, t1: float) -> float:
-        return max((s for r, s in self.joint_speeds if t0 <= r <= t1), default=float("nan"))
+        return max((float(np.max(np.abs(dq))) for r, _, dq in self.joint_states if t0 <= r <= t1), default=float("nan"))
 
     def max_tcp_speed(self, t0: float, t1: float, window_s: float = 0.05) -> float:
         """The highest TCP speed averaged over ``window_s`` of stamps, as a speed from two poses that far apart

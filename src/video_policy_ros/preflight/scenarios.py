@@ -235,7 +235,7 @@ def _divergence_guard(driver: Driver, obs: Observations, setup: Setup) -> None:
     time.sleep(1.5)
     obs.events["guard_end"] = time.time()
     if guard.action == "halt":
-        wait_for(lambda: obs.joint_speeds[-1][1] < setup.site.at_rest_joint_speed, 10, "the arm at rest")
+        wait_for(lambda: obs.joint_speed_now() < setup.site.at_rest_joint_speed, 10, "the arm at rest")
         obs.events["guard_reset"] = driver.reset()
     else:
         driver.send_divergence(0.0)
@@ -288,7 +288,7 @@ def _recover(driver: Driver, obs: Observations, setup: Setup, kind: str, error_k
     (``caused_at()``) to the first /diagnostics that reports the controller holding again."""
     wait_for(lambda: obs.counter("stops_reflex") >= count, 15, f"the {kind.replace('_', ' ')} to latch a stop")
     if error_kind not in setup.controller.auto_recover_errors:  # not recovered automatically: the operator resets
-        wait_for(lambda: obs.joint_speeds[-1][1] < setup.site.at_rest_joint_speed, 10, "the arm at rest")
+        wait_for(lambda: obs.joint_speed_now() < setup.site.at_rest_joint_speed, 10, "the arm at rest")
         driver.reset()
 
     def recovered() -> float | None:
@@ -318,7 +318,7 @@ def _robot_errors(driver: Driver, obs: Observations, setup: Setup) -> None:
              lambda: next((r for r, _, pose in obs.poses if r > sent and pose[2] < wall_z), None))
     # 2. Injected motion-generator error while moving up again.
     driver.send(driver.line([middle[0], lo[1] + 0.75 * (hi[1] - lo[1]), hi[2] - 0.05], speed=speed))
-    wait_for(lambda: obs.joint_speeds[-1][1] > 0.05, 10, "the arm to move again after the reflex")
+    wait_for(lambda: obs.joint_speed_now() > 0.05, 10, "the arm to move again after the reflex")
     injected = time.time()
     obs.events["processes"]["robot"].send_signal(signal.SIGUSR1)
     _recover(driver, obs, setup, "motion_generator_error", "motion_generator", 2,
@@ -346,7 +346,7 @@ def _inference_crash(driver: Driver, obs: Observations, setup: Setup) -> None:
     processes = obs.events["processes"]
     inference = processes["inference"]
     # Mid-chunk: the arm moving, 0.3-1 s after a chunk arrived.
-    wait_for(lambda: obs.chunk_arrivals and obs.joint_speeds and obs.joint_speeds[-1][1] > 0.05
+    wait_for(lambda: obs.chunk_arrivals and obs.joint_states and obs.joint_speed_now() > 0.05
              and 0.3 < time.time() - obs.chunk_arrivals[-1] < 1.0, setup.site.inference_start_timeout_s,
              "the inference node's chunks to move the arm")
     inference.kill()

@@ -27,6 +27,9 @@ TOP_DOWN = np.array([1.0, 0.0, 0.0, 0.0])
 @dataclass(frozen=True)
 class ExpertParams:
     speed: float = 0.15  # m/s along the path (below the controller's limit)
+    # m/s of the last segment into a contact (touch, grasp, release in the bowl): a loaded machine slows the
+    # simulated arm until it lags its set-point, and it runs past a stop by more the faster it arrives
+    approach_speed: float = 0.05
     angular_speed: float = 0.5  # rad/s
     acceleration: float = 0.5  # m/s^2 into and out of each waypoint: half the controller's TCP cap
     hover_height: float = 0.10  # m above the cube's top face before descending
@@ -63,18 +66,20 @@ def _stop_profile(length: float, entry_speed: float, speed: float, acceleration:
     return travelled, t_up + t_cruise + t_down
 
 
-def timed_path(start: np.ndarray, waypoints: list[np.ndarray], params: ExpertParams) -> np.ndarray:
+def timed_path(start: np.ndarray, waypoints: list[np.ndarray], params: ExpertParams, approach: bool = False) -> np.ndarray:
     """``(chunk_steps, 7)`` poses every ``dt`` along start → waypoints, then holding.
 
     Each segment is a stop-to-stop move at ``speed`` / ``angular_speed`` with ramps at ``acceleration``;
     the first one is entered as if already moving along it, so a re-plan mid-segment continues the motion.
+    With ``approach`` the last segment goes at ``approach_speed`` (a move into contact).
     Rotation is measured in metres at ``speed / angular_speed`` per radian, so one profile covers both."""
     metres_per_radian = params.speed / params.angular_speed
     profiles, segments = [], [start] + waypoints
     for i, (a, b) in enumerate(zip(segments[:-1], segments[1:])):
         angle = np.linalg.norm(quat_to_rotvec(quat_multiply(b[3:], quat_conjugate(a[3:]))))
         length = max(np.linalg.norm(b[:3] - a[:3]), angle * metres_per_radian, 1e-6)
-        travelled, duration = _stop_profile(length, params.speed if i == 0 else 0.0, params.speed, params.acceleration)
+        speed = params.approach_speed if approach and i == len(waypoints) - 1 else params.speed
+        travelled, duration = _stop_profile(length, speed if i == 0 else 0.0, speed, params.acceleration)
         profiles.append((a, b, length, travelled, duration))
     ends = np.cumsum([p[-1] for p in profiles])
     poses = []
@@ -111,7 +116,7 @@ class TouchExpert:
         return [touch] if _above(tcp_pose, top, hover[2], 0.01) else [hover, touch]
 
     def plan(self, tcp_pose: np.ndarray, finger_position: float, stamp: float) -> ActionChunk:
-        poses = timed_path(tcp_pose, self.waypoints(tcp_pose), self.params)
+        poses = timed_path(tcp_pose, self.waypoints(tcp_pose), self.params, approach=True)
         gripper = np.full(len(poses), FINGERS_CLOSED)  # the fingertips touch the cube
         return ActionChunk(stamp=stamp, dt=self.params.dt, poses=poses, gripper=gripper)
 
@@ -132,14 +137,16 @@ class PlaceExpert:
         p = self.params
         if not self.grasped and self._closing_since is not None and self._holding(finger_position):
             self.grasped = stamp - self._closing_since >= p.grasp_settle_s
+        released = self.grasped and not (self._holding(finger_position) or finger_position < CUBE_HALF_SIZE)
         if not self.grasped:
             waypoints, gripper = self._pick(tcp_pose, stamp)
-        elif self._holding(finger_position) or finger_position < CUBE_HALF_SIZE:
+        elif not released:
             waypoints, gripper = self._carry(tcp_pose)
-        else:  # released: move up and away so the cube rests in the bowl on its own
+        else:  # move up and away so the cube rests in the bowl on its own
             bowl = self.layout.bowl_position
             waypoints, gripper = [_pose(np.array([bowl[0], bowl[1], p.carry_height]))], FINGERS_OPEN
-        poses = timed_path(tcp_pose, waypoints, p)
+        # Into the grasp and down into the bowl slowly; the retreat at full speed.
+        poses = timed_path(tcp_pose, waypoints, p, approach=not released)
         return ActionChunk(stamp=stamp, dt=p.dt, poses=poses, gripper=np.full(len(poses), gripper))
 
     def _pick(self, tcp_pose: np.ndarray, stamp: float) -> tuple[list[np.ndarray], float]:
