@@ -55,3 +55,15 @@ def test_a_node_stopped_while_a_franky_call_hangs_ends_with_its_own_exit_code(tm
     text = log.read_text()
     assert "thread(s) control-loop still running after clean-up" in text, text[-2000:]
     assert "Traceback" not in text
+
+
+def test_only_the_stacks_own_workers_keep_a_node_from_a_normal_exit():
+    """tqdm's monitor thread (the inference node hashes its checkpoint with a progress bar) waits in Python and
+    must not turn every Ctrl-C into an exit past finalization with a warning."""
+    from video_policy_ros.control.loop import ControlLoop
+    from video_policy_ros.nodes.signals import _is_stack_worker
+
+    stop_waiting = threading.Event()
+    library = threading.Thread(target=stop_waiting.wait, name="tqdm_monitor", daemon=True)
+    own = threading.Thread(target=ControlLoop.close, name="control-loop", daemon=True)  # never started: only its target counts
+    assert not _is_stack_worker(library) and _is_stack_worker(own)

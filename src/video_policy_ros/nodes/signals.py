@@ -104,10 +104,9 @@ def exit_node_process(code: int) -> None:
     Python during interpreter finalization are ended by a forced unwind, and C++ frames on their
     stack can turn that into std::terminate, an abort (exit code -6) instead of the node's code.
     With such a thread alive the process ends without finalization; everything worth keeping was
-    closed and flushed by then.
+    closed and flushed by then. Library threads that only wait in Python (tqdm's monitor) do not count.
     """
-    stragglers = [t.name for t in threading.enumerate()
-                  if t.daemon and t.is_alive() and t is not threading.main_thread() and t.name != "signals"]
+    stragglers = [t.name for t in threading.enumerate() if t.daemon and t.is_alive() and _is_stack_worker(t)]
     if not stragglers:
         sys.exit(code)
     log.warning("thread(s) %s still running after clean-up; ending the process without waiting for them",
@@ -116,3 +115,9 @@ def exit_node_process(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _is_stack_worker(thread: threading.Thread) -> bool:
+    """A thread the stack started for its work (control loop, gripper, policy worker, ...), not the signal taker."""
+    target = getattr(thread, "_target", None)  # threading.Thread keeps its target here (None once it has run)
+    return thread.name != "signals" and getattr(target, "__module__", "").startswith("video_policy_ros.")
