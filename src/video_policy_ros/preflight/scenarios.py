@@ -271,6 +271,7 @@ def _controller_session(setup: Setup, obs: Observations, ip: str) -> dict[str, s
 
 
 WALL_HEIGHT = 0.6  # the faulty FR3's virtual wall, as a fraction of the workspace's height
+WALL_CLEARANCE_M = 0.05  # above the wall before the motion-generator error is injected
 
 
 def _robot_errors_session(setup: Setup, obs: Observations, ip: str) -> dict[str, subprocess.Popen]:
@@ -318,7 +319,10 @@ def _robot_errors(driver: Driver, obs: Observations, setup: Setup) -> None:
              lambda: next((r for r, _, pose in obs.poses if r > sent and pose[2] < wall_z), None))
     # 2. Injected motion-generator error while moving up again.
     driver.send(driver.line([middle[0], lo[1] + 0.75 * (hi[1] - lo[1]), hi[2] - 0.05], speed=speed))
-    wait_for(lambda: obs.joint_speed_now() > 0.05, 10, "the arm to move again after the reflex")
+    # Clear of the wall first: injected while the arm was still at the wall, the error was followed by a
+    # second wall reflex, so the check read the wrong stop reason (once in a fresh-clone run).
+    wait_for(lambda: obs.joint_speed_now() > 0.05 and obs.pose_now()[2] > wall_z + WALL_CLEARANCE_M, 10,
+             f"the arm to move up again, {WALL_CLEARANCE_M * 100:.0f} cm clear of the wall, after the reflex")
     injected = time.time()
     obs.events["processes"]["robot"].send_signal(signal.SIGUSR1)
     _recover(driver, obs, setup, "motion_generator_error", "motion_generator", 2,
