@@ -56,5 +56,7 @@ def test_missing_model_checkpoint(tmp_path):
 
 
 def test_unreachable_robot_ip():
-    # Nothing listens on this loopback address, so the connection is refused at once.
-    assert_one_line_error(run(node("controller", "robot_ip:=127.0.0.77")), "robot_ip 127.0.0.77", "no Franka controller answers")
+    # Nothing listens on this loopback address, so each try is refused at once; the retries (for a sim world
+    # that is still starting) last connect_timeout_s, shortened from its 30 s here.
+    assert_one_line_error(run(node("controller", "robot_ip:=127.0.0.77", "connect_timeout_s:=3.0")), "robot_ip 127.0.0.77",
+                          "no Franka controller answers")

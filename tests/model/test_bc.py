@@ -95,3 +95,33 @@ def test_gripper_command_is_binary_with_hysteresis(tmp_path):
     assert commands == [0.04, 0.04, 0.04, 0.0, 0.0, 0.0, 0.04]
     policy.reset()
     assert policy._gripper_command(np.full(4, 0.02)) == 0.0
+
+
+def test_a_crop_given_to_train_bc_is_kept_in_the_checkpoint_and_cut_at_inference(tmp_path, capsys):
+    from video_policy_ros.cli import main
+
+    for i in range(3):
+        _episode("left" if i % 2 else "right", i).save(tmp_path / "data" / f"episode_{i:05d}.npz")
+    args = ["train-bc", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "bc"), "--steps", "2",
+            "--image-size", "16", "24", "--val-episodes", "1"]
+    assert main([*args, "--crop", "front=0.5,0,1,1"]) == 0
+    policy = build_policy(InferenceConfig(policy="bc", model=tmp_path / "bc"))
+    assert policy.cfg.crops == {"front": (0.5, 0.0, 1.0, 1.0)}
+
+    def chunk(front: np.ndarray) -> np.ndarray:
+        frames = {"front": CameraFrame("front", 5.0, front), "wrist": CameraFrame("wrist", 5.0, np.full_like(front, 128))}
+        return policy.predict(Observation(frames, START, 0.04, "go left")).chunk.poses
+
+    scene = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    above, below = scene.copy(), scene.copy()
+    above[:100], below[140:] = 0, 0
+    assert np.array_equal(chunk(scene), chunk(above)), "pixels above the crop reached the model"
+    assert not np.array_equal(chunk(scene), chunk(below))
+
+    capsys.readouterr()
+    assert main([*args, "--crop", "front=0.9,0,0.5,1"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: train-bc: crop of camera 'front' is [0.9, 0.0, 0.5, 1.0]: it must be [top, left, bottom, right] as "
+        "fractions of the frame, with 0 <= top < bottom <= 1 and 0 <= left < right <= 1"]
+    assert main([*args, "--crop", "front"]) == 2
+    assert "error: crop 'front' is not CAMERA=TOP,LEFT,BOTTOM,RIGHT" in capsys.readouterr().err

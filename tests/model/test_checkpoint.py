@@ -11,8 +11,8 @@ from video_policy_ros.model.video_policy import VideoPolicyModel
 from conftest import make_episode
 
 
-def _save(tmp_path, cameras=("front", "wrist"), representation="delta", sampler="joint"):
-    cfg = VideoPolicyConfig.tiny(cameras=cameras)
+def _save(tmp_path, cameras=("front", "wrist"), representation="delta", sampler="joint", **config):
+    cfg = VideoPolicyConfig.tiny(cameras=cameras, **config)
     cfg = cfg.model_copy(update={"action": cfg.action.model_copy(update={"representation": representation}),
                                  "edm": cfg.edm.model_copy(update={"sampler": sampler})})
     model = VideoPolicyModel(cfg)
@@ -42,6 +42,12 @@ def test_save_load_gives_identical_outputs(tmp_path):
     assert torch.equal(v0, v1) and torch.equal(a0, a1)
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "meta.json", "model.safetensors",
                                                         "normalization.json"]
+
+
+def test_a_checkpoint_keeps_the_crops_its_frames_were_cut_to(tmp_path):
+    crops = {"front": (0.4, 0.1, 1.0, 0.9)}
+    _, folder = _save(tmp_path, crops=crops)
+    assert load_checkpoint(folder).config.crops == crops
 
 
 def test_missing_file_names_the_file(tmp_path):

@@ -49,3 +49,17 @@ def test_a_prediction_that_arrives_after_its_frames_is_compared_with_the_frames_
     (stamp, value), = monitor.add_prediction(100.0, 0.4, {"front": frames([0, 200, 0])})
     # predicted 200 at 0.4 s (the camera saw 0), 0 at 0.8 s (it saw 200): both frames off by 200 grey levels
     assert stamp == 100.0 and value == pytest.approx((200 / 255) ** 2, rel=1e-3)
+
+
+def test_a_camera_frame_is_cut_to_the_models_crop_before_it_meets_the_prediction():
+    """A model that sees only the table predicts only the table: the sky above it must not count as divergence."""
+    camera = np.zeros((32, 32, 3), np.uint8)
+    camera[16:] = 200  # the table, below a black sky
+    monitor = DivergenceMonitor((8, 8), crops={"front": (0.5, 0.0, 1.0, 1.0)})
+    monitor.add_prediction(0.0, 0.5, {"front": frames([200, 200])})
+    (_, value), = monitor.add_frame("front", 0.5, camera)
+    assert value == 0.0
+    uncropped = DivergenceMonitor((8, 8))
+    uncropped.add_prediction(0.0, 0.5, {"front": frames([200, 200])})
+    (_, value), = uncropped.add_frame("front", 0.5, camera)
+    assert value == pytest.approx(0.5 * (200 / 255) ** 2, rel=0.1)  # half the frame is sky (blurred at its edge)

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from safetensors.torch import save_file
 from torch import nn
 
+from video_policy_ros.data.frames import Crop, check_crops
 from video_policy_ros.model.checkpoint import CheckpointError, load_weights
 from video_policy_ros.model.normalization import ActionNormalizer
 
@@ -34,6 +35,8 @@ class BCConfig(BaseModel):
 
     cameras: tuple[str, ...] = Field(("front", "wrist"), description="cameras, in the order the model reads them")
     image_size: tuple[int, int] = Field((48, 64), description="(H, W) the frames are resized to")
+    crops: dict[str, Crop] = Field(default_factory=dict, description="camera → its region of interest, "
+                                   "[top, left, bottom, right] fractions cut before the resize (data/frames.py)")
     channels: tuple[int, ...] = Field((16, 32, 64), description="ResNet stage widths (multiples of 8); the grid "
                                       "is halved by the stem and by every stage but the last")
     hidden: int = Field(512, ge=16, description="MLP head width")
@@ -43,6 +46,11 @@ class BCConfig(BaseModel):
     dt: float = Field(0.1, gt=0, description="seconds between action steps (1 / the episodes' fps)")
     trained_steps: int = Field(0, ge=0, description="optimiser steps this checkpoint was trained for")
     data_fingerprint: str = Field("", description="content hash of the training episodes")
+
+    @model_validator(mode="after")
+    def _crops_of_its_cameras(self) -> "BCConfig":
+        check_crops(self.crops, self.cameras)
+        return self
 
 
 def words(instruction: str) -> list[str]:

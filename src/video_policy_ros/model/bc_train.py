@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from pydantic import ValidationError
 from tqdm import tqdm
 
+from video_policy_ros.config import describe_validation_error
 from video_policy_ros.data.episode import Episode, EpisodeError, fingerprint, list_episodes
 from video_policy_ros.model.bc import BCConfig, BCModel, save_bc, word_ids, words
-from video_policy_ros.data.frames import resize_frames
+from video_policy_ros.data.frames import parse_crop, resize_frames
 from video_policy_ros.model.dataset import to_model_range
 from video_policy_ros.model.train import pick_device
 from video_policy_ros.model.normalization import ActionNormalizer, Trajectory
@@ -86,17 +87,17 @@ def load_samples(demos: list[Demo], cfg: BCConfig, normalizer: ActionNormalizer)
                      torch.from_numpy(np.stack(actions)), word_ids(cfg, instructions))
 
 
-def read_demos(data: list[Path], cameras: tuple[str, ...], image_size: tuple[int, int]) -> tuple[list[Demo], list[Path]]:
-    """The episodes with actions in the ``data`` folders, resized one file at a time (memory stays small)."""
+def read_demos(data: list[Path], cfg: BCConfig) -> tuple[list[Demo], list[Path]]:
+    """The episodes with actions in the ``data`` folders, cropped and resized one file at a time (memory stays small)."""
     demos, files = [], []
     for path in tqdm(list_episodes(*data), desc="loading episodes", unit="file"):
         ep = Episode.load(path)
         if not ep.has_actions or len(ep) < 2:
             continue
-        missing = [c for c in cameras if c not in ep.frames]
+        missing = [c for c in cfg.cameras if c not in ep.frames]
         if missing:
             raise EpisodeError(f"{path}: cameras {missing} missing (it has {list(ep.frames)}); pass --cameras")
-        images = torch.stack([resize_frames(ep.frames[c], image_size) for c in cameras], dim=1)
+        images = torch.stack([resize_frames(ep.frames[c], cfg.image_size, cfg.crops.get(c)) for c in cfg.cameras], dim=1)
         labels = (ep.expert_poses, ep.expert_gripper) if ep.expert_poses is not None else None
         demos.append(Demo(ep.instruction, ep.fps, images, ep.tcp_poses, ep.gripper, labels))
         files.append(path)
@@ -111,7 +112,7 @@ def train_bc(data: Path | list[Path], out: Path, cfg: BCConfig, steps: int, max_
              device: str = "auto") -> Path:
     torch.manual_seed(seed)
     device = pick_device(device)
-    demos, files = read_demos(data if isinstance(data, list) else [data], cfg.cameras, cfg.image_size)
+    demos, files = read_demos(data if isinstance(data, list) else [data], cfg)
     val_count = min(val_episodes, len(demos) - 1)
     train_eps, val_eps = demos[:len(demos) - val_count], demos[len(demos) - val_count:]
     cfg = cfg.model_copy(update={
@@ -175,6 +176,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--cameras", default="front,wrist", help="comma-separated, in the model's order")
     parser.add_argument("--image-size", type=int, nargs=2, default=(48, 64), metavar=("H", "W"))
+    parser.add_argument("--crop", action="append", default=[], metavar="CAMERA=TOP,LEFT,BOTTOM,RIGHT",
+                        help="a camera's region of interest, as fractions of its frame, cut before the resize "
+                             "(e.g. front=0.35,0.1,0.95,0.9); repeat for more cameras")
     parser.add_argument("--horizon", type=int, default=16, help="action steps per chunk")
     parser.add_argument("--val-episodes", type=int, default=2, help="episodes held out for the validation loss")
     parser.add_argument("--save-every", type=int, default=500)
@@ -187,10 +191,13 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         cfg = BCConfig(cameras=tuple(c.strip() for c in args.cameras.split(",")), image_size=tuple(args.image_size),
-                       horizon=args.horizon)
+                       crops=dict(parse_crop(text) for text in args.crop), horizon=args.horizon)
         train_bc(args.data, args.out, cfg, args.steps, args.max_minutes, args.batch_size, args.lr,
                  args.val_episodes, args.save_every, device=args.device)
-    except (EpisodeError, ValidationError) as exc:
+    except ValidationError as exc:
+        print(f"error: {describe_validation_error(exc, 'train-bc')}", file=sys.stderr)
+        return 2
+    except (EpisodeError, ValueError) as exc:  # ValueError: a malformed --crop
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -19,6 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from video_policy_ros.data.frames import Crop, check_crops
+
 ACTION_DIM = 7  # delta (or absolute) position 3 + axis-angle 3 + gripper 1
 
 
@@ -176,6 +178,8 @@ class TrainConfig(_Strict):
 class VideoPolicyConfig(_Strict):
     cameras: tuple[str, ...] = ("front",)
     image_size: tuple[int, int] = (256, 256)  # (H, W) fed to the model
+    # camera → its region of interest, cut before the resize (data/frames.py); a camera without one is whole
+    crops: dict[str, Crop] = Field(default_factory=dict)
     future_frames: int = 8  # per camera, after the current frame
     frame_stride: int = 4
     # this camera's current frame leads the video once more (official: the wrist camera, 1 + 3 x 8 = 25
@@ -194,6 +198,7 @@ class VideoPolicyConfig(_Strict):
     def _consistent(self) -> "VideoPolicyConfig":
         if not self.cameras or len(set(self.cameras)) != len(self.cameras):
             raise ValueError(f"cameras must be non-empty and unique, got {self.cameras}")
+        check_crops(self.crops, self.cameras)
         factor = self.vae.downsample * 2 ** (len(self.unet.block_out_channels) - 1)
         if any(s % factor for s in self.image_size):
             raise ValueError(f"image_size {self.image_size} must be divisible by {factor} (VAE x U-Net downsampling)")

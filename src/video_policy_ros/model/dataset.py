@@ -3,7 +3,7 @@
 A sample starts at frame ``t``: the lead camera's frame ``t`` (if the config has one),
 then per camera frame ``t`` (the condition, also denoised, as in SVD) and frames
 ``t + stride * j`` for ``j = 1..future_frames`` (clamped to the last frame). Frames are
-resized to the model's image size once, at load time.
+cut to the config's crops and resized to the model's image size once, at load time.
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ class EpisodeDataset(Dataset):
                 continue
             if len(ep) < 2:
                 continue
-            frames = torch.stack([resize_frames(ep.frames[c], cfg.image_size) for c in cfg.cameras])  # (cams, T, 3, H, W)
+            # (cams, T, 3, H, W)
+            frames = torch.stack([resize_frames(ep.frames[c], cfg.image_size, cfg.crops.get(c)) for c in cfg.cameras])
             labels = (ep.expert_poses, ep.expert_gripper) if ep.expert_poses is not None else None
             self.episodes.append({"frames": frames, "poses": ep.tcp_poses, "gripper": ep.gripper, "labels": labels,
                                   "instruction": ep.instruction})

@@ -52,7 +52,8 @@ class InferenceNode(StackNode):
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         # A policy that predicts video: its predictions are compared with what the cameras then see.
         self._frame_period_s = getattr(self.policy, "predicted_frame_period_s", None)
-        self._divergence = DivergenceMonitor(self.policy.predicted_frame_size) if self._frame_period_s else None
+        self._divergence = (DivergenceMonitor(self.policy.predicted_frame_size, self.policy.predicted_frame_crops)
+                            if self._frame_period_s else None)
         self._divergence_pub = self.create_publisher(Float32, "/policy/divergence", 10)
         self._last_divergence: float | None = None
         compressed = c.image_transport == "compressed"

@@ -58,7 +58,7 @@ class BCPolicy(Policy):
 
     @torch.no_grad()
     def predict(self, observation: Observation) -> PolicyOutput:
-        images = camera_images(observation, self.camera_names, self.cfg.image_size)
+        images = camera_images(observation, self.camera_names, self.cfg.image_size, self.cfg.crops)
         proprio = torch.from_numpy(self.normalizer.encode_proprio(observation.tcp_pose, observation.gripper))
         actions = self.model(images, proprio, word_ids(self.cfg, [observation.instruction]))
         poses, gripper = self.normalizer.decode_chunk(actions[0].numpy(), observation.tcp_pose)

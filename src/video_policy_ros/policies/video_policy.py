@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from video_policy_ros.data.frames import Crop
 from video_policy_ros.model.checkpoint import load_checkpoint
 from video_policy_ros.model.evaluate import to_uint8
 from video_policy_ros.policies.base import ChunkTiming, Policy
@@ -77,6 +78,11 @@ class VideoPolicy(Policy):
         return tuple(self.config.image_size)
 
     @property
+    def predicted_frame_crops(self) -> dict[str, Crop]:
+        """camera → the region of its frame that the predicted frames show (a camera absent: the whole frame)."""
+        return dict(self.config.crops)
+
+    @property
     def timing(self) -> ChunkTiming:
         return ChunkTiming(self.meta.dt, self.config.action.horizon, self.config.action.execute)
 
@@ -107,7 +113,7 @@ class VideoPolicy(Policy):
 
     @torch.no_grad()
     def predict(self, observation: Observation) -> PolicyOutput:
-        images = camera_images(observation, self.camera_names, self.config.image_size).to(self.device)
+        images = camera_images(observation, self.camera_names, self.config.image_size, self.config.crops).to(self.device)
         cond = self.model.encode_condition(images, self._generator)  # its noise augmentation: seeded too
         proprio = None
         if self.config.proprio:

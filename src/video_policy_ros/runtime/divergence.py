@@ -5,7 +5,7 @@ The measure is the mean squared error of RGB in [0, 1] (``divergence``), average
 prediction's future frames of every camera; frame 0 (the current frame, which the model is
 conditioned on) is skipped. A prediction arrives after its inference latency, when some of the
 frames it predicts may already have been seen, so the monitor keeps the last ``history_s`` of
-camera frames (at the model's resolution: a few kB each). A prediction's divergence is final once
+camera frames (cut to the model's crop and resolution: a few kB each). A prediction's divergence is final once
 every one of its future frames has been compared, or once every camera has passed its last frame's
 time (frames never seen are left out). The controller acts on it (``control/watchdog.py``).
 """
@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from video_policy_ros.data.frames import resize
+from video_policy_ros.data.frames import Crop, resize
 
 
 def divergence(predicted: np.ndarray, observed: np.ndarray) -> float:
@@ -41,8 +42,10 @@ class _Prediction:
 class DivergenceMonitor:
     """Thread-safe: predictions arrive from the decoder thread, camera frames from the executor."""
 
-    def __init__(self, size: tuple[int, int], tolerance_s: float = 0.04, history_s: float = 10.0):
+    def __init__(self, size: tuple[int, int], crops: Mapping[str, Crop] | None = None, tolerance_s: float = 0.04,
+                 history_s: float = 10.0):
         self.size = tuple(size)  # the model's (H, W)
+        self.crops = dict(crops or {})  # the model's regions of interest: a prediction shows only its camera's crop
         self.tolerance_s = tolerance_s  # a camera frame this close to a predicted frame's time is its observation
         self.history_s = history_s
         self._seen: dict[str, deque[tuple[float, np.ndarray]]] = {}
@@ -60,7 +63,7 @@ class DivergenceMonitor:
 
     def add_frame(self, camera: str, stamp: float, image: np.ndarray) -> list[tuple[float, float]]:
         """Keep a camera frame; returns ``(prediction stamp, divergence)`` for each prediction it completes."""
-        small = resize(image, self.size)
+        small = resize(image, self.size, self.crops.get(camera))
         with self._lock:
             seen = self._seen.setdefault(camera, deque())
             seen.append((stamp, small))
