@@ -76,6 +76,7 @@ def test_training_learns_to_follow_the_instruction_through_the_policy_port(tmp_p
                     val_episodes=2, save_every=100)
     out = capsys.readouterr().out
     assert "validation MSE" in out and str(path.resolve()) in out
+    assert "held out for validation (--val-episodes): episode_00004.npz, episode_00005.npz" in out
     policy = build_policy(InferenceConfig(policy="bc", model=path))
     assert policy.cfg.vocabulary == ("go", "left", "right") and policy.cfg.trained_steps == 150
     frames = {c: CameraFrame(c, 5.0, np.full((240, 320, 3), 128, np.uint8)) for c in ("front", "wrist")}

@@ -132,3 +132,23 @@ def test_a_head_that_reads_the_instruction_conditions_on_it(sampler):
         assert torch.equal(conditions[0], conditions[1]) != reads_text
         _, actions = model.sample(cond, text[:1], torch.zeros(1, 7), num_steps=2, guidance=2.0)
         assert torch.isfinite(actions).all()
+
+
+@pytest.mark.parametrize("seed", [None, 3])
+def test_a_feature_noise_seed_gives_the_head_the_same_unet_input_in_training_and_at_every_chunk(seed):
+    """``edm.feature_noise_seed``: one noise draw shared by training and sampling, so the head's features depend
+    on the frames and the instruction alone; without it each chunk (and each training sample) draws its own."""
+    cfg = decoupled(VideoPolicyConfig.tiny(), feature_sigma=5.0, feature_noise_seed=seed)
+    model = VideoPolicyModel(cfg).eval()
+    inputs: list[torch.Tensor] = []
+    model.unet.register_forward_pre_hook(lambda module, args: inputs.append(args[0][:, :, :12].detach().clone()))
+    b = 2
+    cond = torch.rand(b, cfg.num_frames, 12, 16, 16) - 0.5
+    text = model.encode_text(["touch the red cube"] * b)
+    model.training_loss(torch.zeros_like(cond), cond, text, torch.zeros(b, cfg.action.horizon, 7),
+                        torch.ones(b, dtype=torch.bool), None, "head", torch.Generator().manual_seed(0))
+    for _ in range(2):
+        model.sample(cond[:1], text[:1], num_steps=2, guidance=1.0)
+    trained, first, second = inputs
+    same = [torch.equal(trained[0], trained[1]), torch.equal(trained[:1], first), torch.equal(first, second)]
+    assert same == [seed is not None] * 3

@@ -30,6 +30,7 @@ def test_stage1_on_action_free_videos_then_stage2_then_resume(episodes_dir, tmp_
                  "--batch-size", "4", "--eval-every", "2", "--init", str(stage1)]) == 0
     out = capsys.readouterr()
     assert "action_mse" in out.err + out.out and (stage2 / "eval" / "step_000002.mp4").stat().st_size > 0
+    assert "head: 2 training episodes; held out for evaluation: d2.npz" in out.err + out.out  # train.val_episodes 1
     head = load_checkpoint(stage2)
     first = load_checkpoint(stage1)
     # stage 2 leaves the U-Net untouched and trains the head
@@ -37,8 +38,10 @@ def test_stage1_on_action_free_videos_then_stage2_then_resume(episodes_dir, tmp_
     assert head.meta.mode == "head" and head.meta.dt == pytest.approx(0.1) and len(head.meta.data_fingerprint) == 16
 
     assert main(["train", "--data", str(demos), "--out", str(stage2), "--mode", "head", "--steps", "3",
-                 "--batch-size", "4", "--eval-every", "0", "--resume"]) == 0
+                 "--batch-size", "4", "--eval-every", "0", "--resume", "--val-episodes", "0"]) == 0
     assert load_checkpoint(stage2).meta.step == 3
+    out = capsys.readouterr()
+    assert "head: 3 training episodes; held out for evaluation: none" in out.err + out.out  # all trained on
 
 
 def test_head_mode_needs_actions(episodes_dir, tmp_path):

@@ -216,6 +216,9 @@ class FrankyArm(ArmBackend):
             self._robot.join_motion(timeout=2.0)
         except Exception:  # closing must not hide the error that made us close
             pass
+        # A robot serves one client: the connection must close now, not whenever the last reference to
+        # this arm goes (a reconnection still holds it, and so can an exception's traceback).
+        self._robot = None
 
 
 class GripperWorker:
@@ -280,6 +283,7 @@ class GripperWorker:
         deadline = time.monotonic() + self.CLOSE_TIMEOUT_S
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._gripper = None  # its connection closes with it (a thread still blocked in a call holds its own)
 
     @property
     def fault(self) -> str | None:

@@ -125,7 +125,8 @@ def train_bc(data: Path | list[Path], out: Path, cfg: BCConfig, steps: int, max_
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=lr * 0.05)
     print(f"BC: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {len(train)} training samples "
-          f"from {len(train_eps)} episodes, {len(val_eps)} validation episodes, on {device}")
+          f"from {len(train_eps)} episodes, on {device}; held out for validation (--val-episodes): "
+          f"{', '.join(f.name for f in files[len(train_eps):]) or 'none'}")
     deadline = time.monotonic() + max_minutes * 60
     step, progress = 0, tqdm(total=steps, desc="train-bc", unit="step")
     while step < steps and time.monotonic() < deadline:

@@ -154,6 +154,10 @@ class EDMConfig(_Strict):
     # feature_sigma, so a checkpoint's head is made for one of the two.
     sampler: Literal["joint", "decoupled"] = "joint"
     feature_sigma: float = Field(10.0, gt=0)
+    # decoupled only. None: a fresh noise draw per chunk, so the head's features vary with the draw.
+    # An integer: one draw from this seed, the same in training and at every chunk, so the features are a
+    # function of the frames and the instruction alone (the head need not learn to see past the noise).
+    feature_noise_seed: int | None = None
 
 
 class TrainConfig(_Strict):

@@ -252,8 +252,10 @@ class VideoPolicyModel(nn.Module):
             cond = cond * (~drop).to(cond.dtype)[:, None, None, None, None]
             proprio = None if proprio is None else proprio * (~drop).to(proprio.dtype)[:, None]
             drop = None
-        noise = sigma[:, None, None, None, None] * torch.randn(video.shape, device=device, generator=generator)
-        x_video = noise if decoupled else video + noise
+        if decoupled:
+            x_video = self._feature_noise(video.shape, device, generator)
+        else:
+            x_video = video + sigma[:, None, None, None, None] * torch.randn(video.shape, device=device, generator=generator)
         x_action = None
         if mode != "video":
             x_action = actions + action_sigma[:, None, None] * torch.randn(actions.shape, device=device, generator=generator)
@@ -267,6 +269,15 @@ class VideoPolicyModel(nn.Module):
             w = edm.loss_weight(action_sigma, e.action_sigma_data)[:, None]
             action_err = w * (d_action.float() - actions).pow(2).mean(dim=2)
         return edm.edm_loss(video_err, action_err, action_mask)
+
+    def _feature_noise(self, shape: tuple[int, ...], device, generator: torch.Generator | None) -> torch.Tensor:
+        """The decoupled U-Net pass's input: pure noise at ``edm.feature_sigma``, drawn afresh or, with
+        ``edm.feature_noise_seed``, the one draw of that seed for every sample (training and sampling alike)."""
+        e = self.cfg.edm
+        if e.feature_noise_seed is None:
+            return torch.randn(shape, generator=generator, device=device) * e.feature_sigma
+        fixed = torch.randn(shape[1:], generator=torch.Generator().manual_seed(e.feature_noise_seed))
+        return (fixed * e.feature_sigma).to(device).expand(shape)
 
     @torch.no_grad()
     def sample(
@@ -316,7 +327,7 @@ class VideoPolicyModel(nn.Module):
             return edm.euler_sample(denoise, video_shape, action_shape, sigmas, guidance, generator, cond.device)
 
         # decoupled: the features (and the predicted video) once, then the actions alone
-        x_video = torch.randn(video_shape, generator=generator, device=cond.device) * e.feature_sigma
+        x_video = self._feature_noise(video_shape, cond.device, generator)
         if drop is not None:
             x_video = torch.cat([x_video, x_video])
         sigma_f = torch.full((x_video.shape[0],), e.feature_sigma, device=cond.device)
