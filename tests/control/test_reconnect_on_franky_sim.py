@@ -1,11 +1,11 @@
 """Reconnecting to a robot that is still up, through the real franky against franky-sim in this process.
 
-A Franka controller (and franky-sim) serves one client at a time. When the controller's UDP stream times
-out (a loaded machine starved the robot's server), the robot is still up and still holds the old TCP
-connection: a reconnection succeeds only once the old connection is really closed. A closed arm that kept
-its franky Robot (the controller's reconnect still held the old arm, and an exception's traceback can too)
-left every new connection refused until connect_timeout_s ran out, and the controller gave up (seen in a
-fresh-clone CI run beside stress-ng).
+A Franka controller (and franky-sim) serves one client at a time, so a reconnection succeeds only once the
+old connection is really closed. A closed arm kept its franky Robot and Gripper until the last reference to
+it went, and the controller's reconnection still held the old arm (an exception's traceback can too): the new
+connection then waited on a robot busy with the old one (this test hung before the fix). The likely cause of
+a red fresh-clone run beside stress-ng, where the controller's reconnection after a UDP timeout failed for its
+whole connect_timeout_s while the sim world was up.
 """
 
 from video_policy_ros.control.arm import FrankyArm
