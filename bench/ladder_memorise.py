@@ -37,7 +37,8 @@ PASS_AT = 3
 
 
 def video_policy_command(args: argparse.Namespace) -> list[str]:
-    common = ["--batch-size", str(args.batch_size), "--threads", str(args.threads), "--eval-every", "0", "--val-episodes", "0"]
+    common = ["--batch-size", str(args.batch_size), "--threads", str(args.threads), "--eval-every", "0",
+              "--val-episodes", "0"]
     if args.config:
         common += ["--config", str(args.config)]
     if args.init:
@@ -46,8 +47,8 @@ def video_policy_command(args: argparse.Namespace) -> list[str]:
 
 
 def bc_command(args: argparse.Namespace) -> list[str]:
-    return ["train-bc", "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--threads", str(args.threads),
-            "--val-episodes", "0"]
+    return ["train-bc", "--steps", str(args.steps), "--batch-size", str(args.batch_size),
+            "--threads", str(args.threads), "--val-episodes", "0"]
 
 
 def cli(*arguments: str) -> None:
@@ -84,7 +85,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", choices=("video_policy", "bc"), required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--demos", type=Path, help="folder of the demonstrations, reused when there (default: OUT/demos)")
+    parser.add_argument("--demos", type=Path,
+                        help="folder of the demonstrations, reused when there (default: OUT/demos)")
     parser.add_argument("--config", type=Path, help="video_policy: a --config YAML for `video-policy train`")
     parser.add_argument("--init", type=Path, help="video_policy: a stage-1 checkpoint; train only the head on it")
     parser.add_argument("--steps", type=int, default=800, help="stage-1 steps (video_policy) or BC steps")

@@ -83,7 +83,8 @@ def test_a_dropped_connection_is_reconnected_and_recovered_without_a_restart(rig
         if drop == "robot restarts":
             rig.robot.kill()
             rig.robot.wait()
-            wait_for(lambda: "waiting for the robot" in obs.diagnostics[-1][1], 15, "'waiting for the robot' after the drop")
+            wait_for(lambda: "waiting for the robot" in obs.diagnostics[-1][1], 15,
+                     "'waiting for the robot' after the drop")
             assert "network" in obs.value("last_stop"), obs.value("last_stop")
             rig.restart_robot()
         else:

@@ -161,11 +161,13 @@ def _build(opts: TrainOptions, files: list[Path]) -> tuple[VideoPolicyModel, Act
     if opts.init is not None:
         loaded = ckpt.load_checkpoint(opts.init)
         # stage 2 may put another head (action encoding, sampler) on a stage-1 video model
-        free: dict = {"train": True} | ({"head": True, "action": True, "proprio": True,
-                                         "edm": {"sampler", "feature_sigma", "feature_noise_seed"}} if opts.mode == "head" else {})
+        head_free = {"head": True, "action": True, "proprio": True,
+                     "edm": {"sampler", "feature_sigma", "feature_noise_seed"}}
+        free: dict = {"train": True} | (head_free if opts.mode == "head" else {})
         if opts.config is not None and opts.config.model_dump(exclude=free) != loaded.config.model_dump(exclude=free):
             raise TrainingError(f"--config differs from the config of --init {opts.init} beyond its {sorted(free)} "
-                             "sections (stage 2 may change head, action, proprio, edm.sampler, edm.feature_sigma and edm.feature_noise_seed)")
+                             "sections (stage 2 may change head, action, proprio, edm.sampler, edm.feature_sigma and "
+                             "edm.feature_noise_seed)")
         model = loaded.model if opts.config is None else _with_config(loaded.model, opts.config)
         return model.train(), None, 0
     cfg = opts.config or VideoPolicyConfig.tiny(cameras=Episode.load(files[0]).camera_names)
@@ -210,10 +212,12 @@ def train(opts: TrainOptions) -> Path:
     if ranks.world > 1:  # the same initial weights (DDP broadcasts rank 0's), each rank its own noise from here
         torch.manual_seed(opts.seed + 1 + ranks.rank)
     cfg = model.cfg
-    train_files, val_files = held_out_split(files, cfg.train.val_episodes if opts.val_episodes is None else opts.val_episodes)
+    val_count = cfg.train.val_episodes if opts.val_episodes is None else opts.val_episodes
+    train_files, val_files = held_out_split(files, val_count)
     if ranks.main:  # a held-out episode is not trained on: say which, so a memorisation run cannot miss it
         held_out = ", ".join(f.name for f in val_files if f not in train_files) or "none"
-        tqdm.write(f"{opts.mode}: {len(train_files)} training episodes; held out for evaluation: {held_out} (--val-episodes)")
+        tqdm.write(f"{opts.mode}: {len(train_files)} training episodes; held out for evaluation: {held_out} "
+                   "(--val-episodes)")
     train_set = EpisodeDataset(train_files, cfg, None, require_actions=opts.mode == "head")
     if normalizer is None and train_set.trajectories():
         normalizer = ActionNormalizer.fit(cfg.action.representation, train_set.trajectories(), cfg.action.horizon)
@@ -384,7 +388,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-minutes", type=float,
                         help="stop and save after this long even if steps remain (two-stage: split by steps)")
     parser.add_argument("--val-episodes", type=int,
-                        help="episodes held out from training for --eval-every (default: the config's train.val_episodes)")
+                        help="episodes held out from training for --eval-every "
+                             "(default: the config's train.val_episodes)")
 
 
 def run(args: argparse.Namespace) -> int:

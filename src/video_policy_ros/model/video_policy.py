@@ -255,7 +255,8 @@ class VideoPolicyModel(nn.Module):
         if decoupled:
             x_video = self._feature_noise(video.shape, device, generator)
         else:
-            x_video = video + sigma[:, None, None, None, None] * torch.randn(video.shape, device=device, generator=generator)
+            noise = torch.randn(video.shape, device=device, generator=generator)
+            x_video = video + sigma[:, None, None, None, None] * noise
         x_action = None
         if mode != "video":
             x_action = actions + action_sigma[:, None, None] * torch.randn(actions.shape, device=device, generator=generator)
