@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from video_policy_ros.data.episode import Episode
-from video_policy_ros.evaluation.stats import wilson_interval
+from video_policy_ros.evaluation.stats import SuccessRate
 from video_policy_ros.sim.demos import demo_file_name
 from video_policy_ros.sim.scene import task_of
 
@@ -58,26 +58,21 @@ def cli(*arguments: str) -> None:
         raise SystemExit(f"error: `video-policy {arguments[0]}` failed (its output is above)")
 
 
-def training_seeds(demos: Path, seeds_tried: int) -> dict[str, list[int]]:
-    """The first ``PER_TASK`` saved demonstrations of each task among seeds below ``seeds_tried``."""
-    by_task: dict[str, list[int]] = {"touch": [], "place": []}
-    for seed in range(seeds_tried):
-        path = demos / demo_file_name(seed)
-        if path.exists():
-            task = task_of(Episode.load(path).instruction)
-            if len(by_task[task]) < PER_TASK:
-                by_task[task].append(seed)
-    return by_task
-
-
 def collect(demos: Path, max_seeds: int) -> list[int]:
-    """Demonstrations from seed 0 on (an aborted seed is skipped) until each task has ``PER_TASK``."""
-    for seed in range(max_seeds + 1):
-        by_task = training_seeds(demos, seed)
+    """The first ``PER_TASK`` demonstrations of each task from seed 0 on, recording the missing ones (a seed
+    whose demonstration aborts is skipped)."""
+    by_task: dict[str, list[int]] = {"touch": [], "place": []}
+    for seed in range(max_seeds):
+        path = demos / demo_file_name(seed)
+        if not path.exists():
+            cli("demos", "--out", str(demos), "--episodes", "1", "--first-seed", str(seed), "--task", "mixed")
+        if not path.exists():
+            continue
+        task = task_of(Episode.load(path).instruction)
+        if len(by_task[task]) < PER_TASK:
+            by_task[task].append(seed)
         if all(len(seeds) == PER_TASK for seeds in by_task.values()):
             return sorted(by_task["touch"] + by_task["place"])
-        if seed < max_seeds and not (demos / demo_file_name(seed)).exists():
-            cli("demos", "--out", str(demos), "--episodes", "1", "--first-seed", str(seed), "--task", "mixed")
     raise SystemExit(f"error: seeds 0-{max_seeds - 1} gave fewer than {PER_TASK} demonstrations of each task")
 
 
@@ -116,16 +111,13 @@ def main() -> int:
     cli(*evaluation)
 
     episodes = json.loads((args.out / "eval" / "summary.json").read_text())["episodes"]
-    successes = sum(e["success"] for e in episodes)
-    low, high = wilson_interval(successes, len(episodes))
-    verdict = "PASS" if successes >= PASS_AT else "NOT PASSED"
-    result = {"policy": args.policy, "seeds": seeds, "training": command, "successes": successes,
-              "episodes": len(episodes), "wilson_95": [low, high], "verdict": verdict,
-              "per_seed": {e["seed"]: e["success"] for e in episodes},
+    rate = SuccessRate(sum(e["success"] for e in episodes), len(episodes))
+    verdict = "PASS" if rate.successes >= PASS_AT else "NOT PASSED"
+    result = {"policy": args.policy, "seeds": seeds, "training": command, "success_rate": rate.to_dict(),
+              "verdict": verdict, "per_seed": {e["seed"]: e["success"] for e in episodes},
               "minutes": round((time.monotonic() - started) / 60, 1)}
     (args.out / "memorise.json").write_text(json.dumps(result, indent=2))
-    print(f"memorise ({args.policy}, seeds {seeds}): {successes}/{len(episodes)} "
-          f"(95 % CI {100 * low:.0f}-{100 * high:.0f} %): {verdict} (needs {PASS_AT} of {len(episodes)})")
+    print(f"memorise ({args.policy}, seeds {seeds}): {rate}: {verdict} (needs {PASS_AT} of {rate.episodes})")
     print(f"result: {(args.out / 'memorise.json').resolve()}")
     return 0 if verdict == "PASS" else 1
 
