@@ -34,8 +34,10 @@ CAMERAS = ("front", "wrist")
 PAGE_TIMEOUT_S = 240.0
 FOLLOW_TIMEOUT_S = 90.0
 BAG_PAGE_TIMEOUT_S = 120.0  # the bag's page has no graph beside it
-# A browser command (a screenshot waits for the page's next frame) that takes longer has lost the page.
-COMMAND_TIMEOUT_S = 60
+# A browser command (a screenshot waits for the page's next frame) that takes longer has lost the page; urllib3
+# tries a timed-out GET 4 times in all.
+COMMAND_TIMEOUT_S = 30
+COMMAND_TRIES = 4
 # The episode outlasts the checks, which stop it when done.
 EPISODE_S = int(PAGE_TIMEOUT_S + FOLLOW_TIMEOUT_S + 60)
 pytestmark = [
@@ -44,7 +46,7 @@ pytestmark = [
                        "chromium chromium-driver, and pip install selenium (make install does both)"),
     # Every wait above ends at its own deadline with its own message; this limit (pytest.ini's is shorter) is
     # only for a hang.
-    pytest.mark.timeout(EPISODE_S + BAG_PAGE_TIMEOUT_S + 2 * COMMAND_TIMEOUT_S),
+    pytest.mark.timeout(EPISODE_S + BAG_PAGE_TIMEOUT_S + 2 * COMMAND_TRIES * COMMAND_TIMEOUT_S),
 ]
 
 
@@ -65,12 +67,13 @@ def browser():
 
 def screenshot(driver, path: Path) -> np.ndarray:
     import imageio.v3 as iio
-    from urllib3.exceptions import ReadTimeoutError
+    from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 
     try:
         driver.save_screenshot(str(path))
-    except ReadTimeoutError:
-        pytest.fail(f"the browser took a screenshot for more than {COMMAND_TIMEOUT_S} s: the page is not drawing")
+    except (ReadTimeoutError, MaxRetryError) as exc:
+        pytest.fail(f"the browser answered no screenshot in {COMMAND_TRIES} x {COMMAND_TIMEOUT_S} s, the page is not "
+                    f"drawing: {exc}")
     return iio.imread(path)[..., :3]
 
 
