@@ -67,9 +67,9 @@ class ControllerNode(StackNode):
     def _publish(self, publisher, msg) -> None:
         """From the control thread. A message that cannot go out is no robot error: the arm is still under
         control, and a consumer that misses the state stops on its own staleness checks (the inference node
-        sends no chunk, the controller then halts on the silence). Fast DDS fails a write whose reliable
-        history it could not send in time (a fresh-clone CI run, under load, latched a stop on one). Nor is
-        a context that goes away between a check and the publish, at shutdown."""
+        sends no chunk, the controller then halts on the silence). Fast DDS failed one such write under load
+        ("cannot publish data", cause not isolated) and a stop was latched on it. Nor is a context that goes
+        away between a check and the publish, at shutdown."""
         if not self.context.ok():
             return
         try:
