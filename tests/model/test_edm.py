@@ -40,6 +40,10 @@ def test_loss_is_mean_over_frame_and_action_step_terms():
     # a sample without actions contributes only its frames
     loss, _ = edm.edm_loss(torch.ones(2, 2), torch.full((2, 3), 10.0), torch.tensor([True, False]))
     assert loss.item() == pytest.approx((4 * 1 + 3 * 10) / 7)
+    # a sample whose frames must not teach (relabelled) contributes only its actions
+    loss, logs = edm.edm_loss(torch.tensor([[1.0, 1.0], [9.0, 9.0]]), torch.full((2, 3), 2.0),
+                              video_mask=torch.tensor([True, False]))
+    assert loss.item() == pytest.approx((2 * 1 + 6 * 2) / 8) and logs["video"] == pytest.approx(1.0)
 
 
 def test_karras_schedule_endpoints():

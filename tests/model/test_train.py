@@ -12,6 +12,7 @@ from video_policy_ros.model.config import TrainConfig, VideoPolicyConfig
 from video_policy_ros.model.dataset import EpisodeDataset, colour_jitter, rotate_hue
 from video_policy_ros.model.evaluate import evaluate
 from video_policy_ros.model.train import TrainOptions, train
+from video_policy_ros.model.video_policy import VideoPolicyModel
 
 
 def test_stage1_on_action_free_videos_then_stage2_then_resume(episodes_dir, tmp_path, capsys):
@@ -84,6 +85,42 @@ def test_samples_tile_cameras_along_time(episodes_dir):
     assert not torch.equal(s["frames"][1, :, 0, 0], s["frames"][5, :, 0, 0])
     assert torch.equal(s["frames"][1, :, 0, 0], s["frames"][4, :, 0, 0])
     assert not torch.equal(s["frames"][1], s["frames"][2])  # the square moved between t and t + 8
+
+
+def test_relabelled_episodes_teach_actions_never_video(tmp_path):
+    """A relabelled episode (DAgger, other-target variant) shows motion other than its labels: stage 1 leaves it
+    out, joint training masks its frames' loss, stage 2 trains on it like any other."""
+    import dataclasses
+
+    from conftest import make_episode
+
+    cfg = VideoPolicyConfig.tiny(cameras=("front",))
+    own, relabelled = tmp_path / "own.npz", tmp_path / "relabelled.npz"
+    make_episode(0, length=12).save(own)
+    variant = make_episode(1, length=12)
+    dataclasses.replace(variant, expert_poses=variant.tcp_poses[:, None].repeat(32, 1),
+                        expert_gripper=variant.gripper[:, None].repeat(32, 1), relabelled=True).save(relabelled)
+    assert len(EpisodeDataset([own, relabelled], cfg, None).episodes) == 2
+    assert len(EpisodeDataset([own, relabelled], cfg, None, require_video=True).episodes) == 1
+    with pytest.raises(EpisodeError, match="not relabelled"):
+        EpisodeDataset([relabelled], cfg, None, require_video=True)
+    samples = EpisodeDataset([own, relabelled], cfg, None)
+    assert samples[0]["has_video"] and not samples[len(samples) - 1]["has_video"]
+
+    # joint: the relabelled sample's frames add nothing to the video loss
+    model = VideoPolicyModel(cfg)
+    video = torch.randn(2, cfg.num_frames, cfg.vae.latent_channels, *cfg.latent_size)
+    changed = video.clone()
+    changed[1] += 5.0
+    text = model.encode_text(["a", "b"])
+
+    def video_loss(v, mask):
+        return model.training_loss(v, v, text, torch.zeros(2, cfg.action.horizon, 7), torch.ones(2, dtype=torch.bool),
+                                   None, "joint", torch.Generator().manual_seed(0), video_mask=mask)[1]["video"]
+
+    relabelled_second = torch.tensor([True, False])
+    assert video_loss(changed, relabelled_second) == pytest.approx(video_loss(video, relabelled_second), rel=1e-5)
+    assert video_loss(changed, None) != pytest.approx(video_loss(video, None), rel=1e-2)  # unmasked, it would count
 
 
 # The official head learns more slowly than the pooled one did (which reached MSE < 0.2 here): 120 steps of

@@ -33,12 +33,13 @@ def test_a_bc_policy_drives_and_every_frame_gets_the_experts_chunk(tmp_path):
                 "--robot-ip", robot_ip_for_this_process()]) == 0
     episode = Episode.load(out / "dagger_01000.npz")
     assert episode.success is False  # three training steps do not solve the task
+    assert episode.relabelled  # the frames show the policy's motion, not the expert's labels
     layout = sample_layout(1000, TaskConfig(kind="touch"))
     assert episode.instruction == layout.instruction and len(episode) >= 30
     # The labels are the expert's plans from the states the policy visited
-    relabelled = label_episode(Episode(episode.instruction, episode.fps, episode.frames, episode.tcp_poses,
-                                       episode.gripper), layout)
-    assert np.allclose(relabelled.expert_poses, episode.expert_poses)
+    labelled = label_episode(Episode(episode.instruction, episode.fps, episode.frames, episode.tcp_poses,
+                                     episode.gripper), layout)
+    assert np.allclose(labelled.expert_poses, episode.expert_poses)
     target_top = layout.cube_positions[layout.target] + [0, 0, 0.03]
     assert np.linalg.norm(episode.expert_poses[0, -1, :2] - target_top[:2]) < 1e-6  # each plan ends at the cube
 

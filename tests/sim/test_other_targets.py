@@ -24,7 +24,9 @@ def test_each_other_cube_gets_the_same_states_and_the_experts_plan_for_it():
     variants = other_target_episodes(episode, layout)
     others = sorted(c for c in layout.cube_positions if c != layout.target)
     assert sorted(variants) == others
+    assert not episode.relabelled
     for colour, variant in variants.items():
+        assert variant.relabelled  # its frames show the demonstrated cube's approach: never a video to learn
         assert variant.instruction == f"touch the {colour} cube"
         assert np.array_equal(variant.tcp_poses, episode.tcp_poses)
         assert all(np.array_equal(variant.frames[c], episode.frames[c]) for c in episode.frames)

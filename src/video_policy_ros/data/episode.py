@@ -34,7 +34,11 @@ class EpisodeError(StackError, ValueError):
 @dataclass
 class Episode:
     """``frames[cam]`` is ``(T, H, W, 3)`` uint8; ``tcp_poses`` ``(T, 7)``; ``gripper`` ``(T,)``;
-    expert labels (optional) ``expert_poses`` ``(T, K, 7)`` and ``expert_gripper`` ``(T, K)``, due ``1 / fps`` apart."""
+    expert labels (optional) ``expert_poses`` ``(T, K, 7)`` and ``expert_gripper`` ``(T, K)``, due ``1 / fps`` apart.
+
+    ``relabelled``: the labels are the expert's for states that another actor or instruction produced (DAgger
+    rollouts, other-target variants), so the frames do not show the labelled motion. Such an episode teaches
+    actions only: a video model trained on it would learn futures that contradict its instruction."""
 
     instruction: str
     fps: float
@@ -44,6 +48,7 @@ class Episode:
     success: bool | None = None
     expert_poses: np.ndarray | None = None
     expert_gripper: np.ndarray | None = None
+    relabelled: bool = False
 
     def __post_init__(self) -> None:
         if not self.frames:
@@ -65,6 +70,8 @@ class Episode:
         if (self.expert_poses is None) != (self.expert_gripper is None) or (
                 self.expert_poses is not None and not self.has_actions):
             raise EpisodeError("expert_poses and expert_gripper go together, and with tcp_poses")
+        if self.relabelled and self.expert_poses is None:
+            raise EpisodeError("a relabelled episode needs its labels (expert_poses, expert_gripper)")
         if self.expert_poses is not None:
             t, k = len(self), self.expert_poses.shape[1] if self.expert_poses.ndim == 3 else -1
             if self.expert_poses.shape != (t, k, 7) or self.expert_gripper.shape != (t, k):
@@ -96,6 +103,8 @@ class Episode:
             "cameras": list(self.frames),
             "success": self.success,
         }
+        if self.relabelled:  # only then, so that the files of other episodes stay byte for byte as before
+            meta["relabelled"] = True
         arrays = {"meta": np.array(json.dumps(meta)), **{f"frames_{cam}": f for cam, f in self.frames.items()}}
         if self.has_actions:
             arrays["tcp_poses"] = self.tcp_poses.astype(np.float64)
@@ -122,7 +131,8 @@ class Episode:
             raise EpisodeError(f"cannot read episode {path}: {exc} (re-create or delete the file)") from exc
         if meta.get("format_version") != FORMAT_VERSION:
             raise EpisodeError(f"{path}: format_version {meta.get('format_version')} != {FORMAT_VERSION}")
-        return cls(meta["instruction"], float(meta["fps"]), frames, tcp, grip, meta.get("success"), **labels)
+        return cls(meta["instruction"], float(meta["fps"]), frames, tcp, grip, meta.get("success"), **labels,
+                   relabelled=bool(meta.get("relabelled", False)))
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

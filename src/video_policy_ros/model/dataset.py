@@ -69,14 +69,16 @@ def rotate_hue(rgb: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
 
 
 class EpisodeDataset(Dataset):
-    """Samples of ``{frames (F, 3, H, W) uint8, actions (K, 7), has_actions, proprio (7,), instruction}``.
+    """Samples of ``{frames (F, 3, H, W) uint8, actions (K, 7), has_actions, has_video, proprio (7,), instruction}``.
 
     ``normalizer`` may be None (video-only training, or until it is fitted on
-    :meth:`trajectories`); samples without actions carry zeros and ``has_actions = False``.
+    :meth:`trajectories`); samples without actions carry zeros and ``has_actions = False``. Samples of a
+    relabelled episode (:class:`Episode`) have ``has_video = False``: their frames condition, never teach.
+    ``require_actions`` / ``require_video`` leave out the episodes that would teach nothing.
     """
 
     def __init__(self, files: list[Path], cfg: VideoPolicyConfig, normalizer: ActionNormalizer | None,
-                 require_actions: bool = False) -> None:
+                 require_actions: bool = False, require_video: bool = False) -> None:
         self.cfg, self.normalizer = cfg, normalizer
         self.episodes: list[dict] = []
         for path in files:
@@ -85,7 +87,7 @@ class EpisodeDataset(Dataset):
             if missing:
                 raise EpisodeError(f"{path}: cameras {missing} missing (episode has {list(ep.frames)}, "
                                    f"config wants {list(cfg.cameras)})")
-            if require_actions and not ep.has_actions:
+            if (require_actions and not ep.has_actions) or (require_video and ep.relabelled):
                 continue
             if len(ep) < 2:
                 continue
@@ -93,10 +95,12 @@ class EpisodeDataset(Dataset):
             frames = torch.stack([resize_frames(ep.frames[c], cfg.image_size, cfg.crops.get(c)) for c in cfg.cameras])
             labels = (ep.expert_poses, ep.expert_gripper) if ep.expert_poses is not None else None
             self.episodes.append({"frames": frames, "poses": ep.tcp_poses, "gripper": ep.gripper, "labels": labels,
-                                  "instruction": ep.instruction})
+                                  "instruction": ep.instruction, "relabelled": ep.relabelled})
         if not self.episodes:
+            needs = (["episodes with actions"] if require_actions else []) + (
+                ["episodes whose frames show their own actions (not relabelled ones)"] if require_video else [])
             raise EpisodeError(f"no usable episodes among {len(files)} files"
-                               + (" (this mode needs episodes with actions)" if require_actions else ""))
+                               + (f" (this mode needs {' and '.join(needs)})" if needs else ""))
         self.index = [(i, t) for i, e in enumerate(self.episodes) for t in range(e["frames"].shape[1] - 1)]
 
     def __len__(self) -> int:
@@ -117,7 +121,7 @@ class EpisodeDataset(Dataset):
             actions = self.normalizer.encode_chunk(ep["poses"], ep["gripper"], ep["labels"], t=t, horizon=cfg.action.horizon)
             proprio = self.normalizer.encode_proprio(ep["poses"][t], ep["gripper"][t])[0]
         return {"frames": frames, "actions": torch.from_numpy(actions), "has_actions": has_actions,
-                "proprio": torch.from_numpy(proprio), "instruction": ep["instruction"],
+                "has_video": not ep["relabelled"], "proprio": torch.from_numpy(proprio), "instruction": ep["instruction"],
                 "episode": e_idx, "t": t}
 
     def trajectories(self) -> list[Trajectory]:

@@ -45,25 +45,31 @@ def edm_loss(
     video_err: torch.Tensor,
     action_err: torch.Tensor | None,
     action_mask: torch.Tensor | None = None,
+    video_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Mean over all per-frame and per-action-step losses (DESIGN §4).
 
     ``video_err`` is ``(B, F)``: weight(sigma) * per-frame MSE; ``action_err`` ``(B, K)``
     (or None in video-only training); ``action_mask`` ``(B,)`` is 0 for samples without
-    actions (action-free videos in joint training). Either term may be absent (``None``/empty).
+    actions (action-free videos in joint training), ``video_mask`` ``(B,)`` 0 for samples whose
+    frames must not teach (relabelled episodes). Either term may be absent (``None``/empty).
     """
     total = video_err.new_zeros(())
     count = video_err.new_zeros(())
     logs: dict[str, float] = {}
+
+    def add(name: str, err: torch.Tensor, mask: torch.Tensor | None) -> None:
+        nonlocal total, count
+        mask = torch.ones(err.shape[0], device=err.device) if mask is None else mask.float()
+        masked = err * mask[:, None]
+        total = total + masked.sum()
+        count = count + mask.sum() * err.shape[1]
+        logs[name] = float(masked.detach().sum() / (mask.sum() * err.shape[1]).clamp(min=1))
+
     if video_err.numel():
-        total = total + video_err.sum()
-        count = count + video_err.numel()
-        logs["video"] = float(video_err.detach().mean())
+        add("video", video_err, video_mask)
     if action_err is not None:
-        mask = torch.ones(action_err.shape[0], device=action_err.device) if action_mask is None else action_mask.float()
-        total = total + (action_err * mask[:, None]).sum()
-        count = count + mask.sum() * action_err.shape[1]
-        logs["action"] = float((action_err.detach() * mask[:, None]).sum() / (mask.sum() * action_err.shape[1]).clamp(min=1))
+        add("action", action_err, action_mask)
     loss = total / count.clamp(min=1)
     logs["loss"] = float(loss.detach())
     return loss, logs

@@ -111,10 +111,11 @@ class TrainingLoss(torch.nn.Module):
         super().__init__()
         self.model, self.mode = model, mode
 
-    def forward(self, latents, cond, instructions, actions, has_actions, proprio):
+    def forward(self, latents, cond, instructions, actions, has_actions, proprio, has_video):
         with torch.set_grad_enabled(self.mode != "head"):  # the text encoder is part of the video model
             text = self.model.encode_text(list(instructions))
-        return self.model.training_loss(latents, cond, text, actions, has_actions, proprio, self.mode)
+        return self.model.training_loss(latents, cond, text, actions, has_actions, proprio, self.mode,
+                                        video_mask=has_video)
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
@@ -136,8 +137,9 @@ def parameter_groups(model: VideoPolicyModel, mode: str) -> list[dict]:
 
 
 def held_out_split(files: list[Path], val_count: int) -> tuple[list[Path], list[Path]]:
-    """Hold out the last ``val_count`` episodes with actions (if at least one remains for training)."""
-    with_actions = [f for f in files if Episode.load(f).has_actions] if val_count > 0 else []
+    """Hold out the last ``val_count`` episodes with actions (if at least one remains for training); not
+    relabelled ones, whose frames cannot score a predicted video."""
+    with_actions = [f for f in files if (ep := Episode.load(f)).has_actions and not ep.relabelled] if val_count > 0 else []
     if len(with_actions) <= val_count:
         return files, with_actions
     val = with_actions[-val_count:]
@@ -218,7 +220,8 @@ def train(opts: TrainOptions) -> Path:
         held_out = ", ".join(f.name for f in val_files if f not in train_files) or "none"
         tqdm.write(f"{opts.mode}: {len(train_files)} training episodes; held out for evaluation: {held_out} "
                    "(--val-episodes)")
-    train_set = EpisodeDataset(train_files, cfg, None, require_actions=opts.mode == "head")
+    train_set = EpisodeDataset(train_files, cfg, None, require_actions=opts.mode == "head",
+                               require_video=opts.mode == "video")
     if normalizer is None and train_set.trajectories():
         normalizer = ActionNormalizer.fit(cfg.action.representation, train_set.trajectories(), cfg.action.horizon)
     if opts.mode != "video" and normalizer is None:
@@ -307,7 +310,7 @@ def train(opts: TrainOptions) -> Path:
         with torch.autocast("cuda", dtype=amp_dtype or torch.float16, enabled=amp_dtype is not None):
             proprio = batch["proprio"].to(device) if cfg.proprio else None
             loss, logs = step_loss(latents, cond, batch["instruction"], batch["actions"].to(device),
-                                   batch["has_actions"].to(device), proprio)
+                                   batch["has_actions"].to(device), proprio, batch["has_video"].to(device))
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)

@@ -221,9 +221,11 @@ class VideoPolicyModel(nn.Module):
         proprio: torch.Tensor | None,
         mode: str,
         generator: torch.Generator | None = None,
+        video_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """EDM loss of one batch. ``video`` are clean latents ``(B, F, C, h, w)``; ``actions``
-        normalised ``(B, K, 7)`` with ``action_mask`` ``(B,)`` marking samples that have them.
+        normalised ``(B, K, 7)`` with ``action_mask`` ``(B,)`` marking samples that have them,
+        ``video_mask`` ``(B,)`` those whose frames may teach the video model (not relabelled ones).
 
         ``video``: video loss only; ``head``: U-Net frozen (no graph through it), action loss
         only; ``joint``: both. Conditions are dropped per sample with ``edm.cond_dropout``:
@@ -269,7 +271,7 @@ class VideoPolicyModel(nn.Module):
         if d_action is not None:
             w = edm.loss_weight(action_sigma, e.action_sigma_data)[:, None]
             action_err = w * (d_action.float() - actions).pow(2).mean(dim=2)
-        return edm.edm_loss(video_err, action_err, action_mask)
+        return edm.edm_loss(video_err, action_err, action_mask, video_mask)
 
     def _feature_noise(self, shape: tuple[int, ...], device, generator: torch.Generator | None) -> torch.Tensor:
         """The decoupled U-Net pass's input: pure noise at ``edm.feature_sigma``, drawn afresh or, with

@@ -124,7 +124,7 @@ def record_episode(world_config: SimWorldConfig, controller: ControllerConfig, f
         log.info("seed %d: the controller refused %d of the actor's chunks", world_config.seed, rejected)
     episode = Episode(instruction=layout.instruction, fps=fps, frames={cam: np.stack(f) for cam, f in frames.items()},
                       tcp_poses=np.stack(poses), gripper=np.array(gripper), success=result.success)
-    return label_episode(episode, layout)
+    return label_episode(episode, layout, relabelled=make_actor is not None)
 
 
 def demo_file_name(seed: int, as_colour: str | None = None) -> str:
@@ -137,20 +137,21 @@ def demo_seed(path: Path) -> int:
     return int(path.stem.split("_")[1])
 
 
-def label_episode(episode: Episode, layout: SceneLayout) -> Episode:
+def label_episode(episode: Episode, layout: SceneLayout, relabelled: bool = False) -> Episode:
     """``episode`` with the chunk the scripted expert plans from each recorded state as its actions
     (``expert_poses``/``expert_gripper``): the commanded targets, as datasets of real robots record the
     command beside the measured state. They carry no tracking lag (the arm trails its set-point), and
     the gripper label is the command (open or closed), not the fingers' width on their way there.
     The expert is replayed over the recorded states in order, so its memory (has it grasped?) follows
-    the episode; for the expert's own demonstrations these are the plans it made while recording."""
+    the episode; for the expert's own demonstrations these are the plans it made while recording.
+    ``relabelled``: another actor or instruction made the states (see :class:`Episode`)."""
     from video_policy_ros.sim.expert import make_expert
 
     expert = make_expert(layout)
     chunks = [expert.plan(pose, width, t / episode.fps)
               for t, (pose, width) in enumerate(zip(episode.tcp_poses, episode.gripper))]
     return dataclasses.replace(episode, expert_poses=np.stack([c.poses for c in chunks]),
-                               expert_gripper=np.stack([c.gripper for c in chunks]))
+                               expert_gripper=np.stack([c.gripper for c in chunks]), relabelled=relabelled)
 
 
 def other_target_episodes(episode: Episode, layout: SceneLayout) -> dict[str, Episode]:
@@ -175,7 +176,7 @@ def other_target_episodes(episode: Episode, layout: SceneLayout) -> dict[str, Ep
             continue
         cut = Episode(other.instruction, episode.fps, {c: f[:end] for c, f in episode.frames.items()},
                       episode.tcp_poses[:end], episode.gripper[:end])
-        variants[colour] = label_episode(cut, other)
+        variants[colour] = label_episode(cut, other, relabelled=True)
     return variants
 
 
