@@ -51,10 +51,11 @@ def bc_command(args: argparse.Namespace) -> list[str]:
             "--threads", str(args.threads), "--val-episodes", "0"]
 
 
-def cli(*arguments: str) -> None:
+def cli(*arguments: str, ok: tuple[int, ...] = (0,)) -> None:
+    """``video-policy arguments...``; an exit code outside ``ok`` ends this script with one error line."""
     command = [sys.executable, "-m", "video_policy_ros.cli", *arguments]
     print("$ video-policy " + " ".join(arguments), flush=True)
-    if subprocess.run(command).returncode != 0:
+    if subprocess.run(command).returncode not in ok:
         raise SystemExit(f"error: `video-policy {arguments[0]}` failed (its output is above)")
 
 
