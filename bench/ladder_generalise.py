@@ -27,10 +27,10 @@ import sys
 import time
 from pathlib import Path
 
-from ladder_memorise import cli
+from ladder_memorise import cli, success_rate
 
 from video_policy_ros.evaluation.stats import SuccessRate
-from video_policy_ros.sim.demos import demo_file_name, demo_seed
+from video_policy_ros.sim.demos import demo_seed
 
 TASKS = ("touch", "place")
 BC_MINUTES = 30.0  # issue 19: BC trains in at most 30 minutes on this CPU
@@ -106,8 +106,7 @@ def evaluate(policy: str, model: Path, task: str, args: argparse.Namespace) -> S
                    "--episodes", str(args.eval_episodes), "--out", str(out), "--robot-ip", args.robot_ip]
         command += ["--guidance", str(args.guidance)] if policy == "video_policy" else []
         cli(*command, *(["--timeout", str(args.timeout)] if args.timeout else []))
-    episodes = json.loads(summary.read_text())["episodes"]
-    return SuccessRate(sum(e["success"] for e in episodes), len(episodes))
+    return success_rate(summary)
 
 
 def complete(summary: dict, episodes: int) -> bool:

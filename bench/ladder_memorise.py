@@ -59,6 +59,12 @@ def cli(*arguments: str, ok: tuple[int, ...] = (0,)) -> None:
         raise SystemExit(f"error: `video-policy {arguments[0]}` failed (its output is above)")
 
 
+def success_rate(summary: Path) -> SuccessRate:
+    """The successes among the episodes of a ``video-policy eval`` summary."""
+    episodes = json.loads(summary.read_text())["episodes"]
+    return SuccessRate(sum(e["success"] for e in episodes), len(episodes))
+
+
 def collect(demos: Path, max_seeds: int) -> list[int]:
     """The first ``PER_TASK`` demonstrations of each task from seed 0 on, recording the missing ones (a seed
     whose demonstration aborts is skipped)."""
@@ -112,7 +118,7 @@ def main() -> int:
     cli(*evaluation)
 
     episodes = json.loads((args.out / "eval" / "summary.json").read_text())["episodes"]
-    rate = SuccessRate(sum(e["success"] for e in episodes), len(episodes))
+    rate = success_rate(args.out / "eval" / "summary.json")
     verdict = "PASS" if rate.successes >= PASS_AT else "NOT PASSED"
     result = {"policy": args.policy, "seeds": seeds, "training": command, "success_rate": rate.to_dict(),
               "verdict": verdict, "per_seed": {e["seed"]: e["success"] for e in episodes},
